@@ -1,0 +1,3 @@
+"""mlrp: a machine-learning research platform for research labs."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,58 @@
+"""Request and response bodies of the API beyond the domain models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mlrp.models.jobs import JobSpec
+from mlrp.models.states import JobState
+
+
+class Submitted(BaseModel):
+    ids: list[int]
+    display_ids: list[str]
+
+
+class BatchSubmit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    specs: list[JobSpec] = Field(min_length=1, max_length=100_000)
+
+
+class BatchSubmitted(BaseModel):
+    jobs: list[Submitted]
+
+
+class Selection(BaseModel):
+    """Which jobs an action applies to: ids as users write them, and/or filters."""
+
+    model_config = ConfigDict(extra="forbid")
+    targets: list[str] = Field(default_factory=list)
+    user: str | None = None
+    name: str | None = None
+    states: list[JobState] | None = None
+
+
+class Affected(BaseModel):
+    jobs: list[str]
+
+
+class JobList(BaseModel):
+    jobs: list[dict[str, Any]]
+
+
+class Identity(BaseModel):
+    user: str
+    uid: int
+    is_admin: bool
+    multi_user: bool
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody

@@ -1,0 +1,187 @@
+"""`mlrp submit` and `mlrp run`: job options exactly as sbatch/srun take them.
+
+    mlrp submit [OPTIONS] script.sh [ARGS...]    a batch script; its #SBATCH lines count,
+                                                 OPTIONS given here override them
+    mlrp submit [OPTIONS] task.yaml              a SkyPilot-style task
+    mlrp submit [OPTIONS] -- COMMAND [ARGS...]   a command
+    mlrp submit [OPTIONS] --wrap "COMMAND"       a command line run by /bin/sh
+    mlrp run [OPTIONS] [--] COMMAND [ARGS...]    submit, stream the output, exit with the
+                                                 job's exit code (Ctrl-C cancels the job)
+
+OPTIONS are sbatch's (--gpus, --gres, --time, --account, --array, --dependency...), plus
+--parsable (print only the id), --dry-run (print the spec, submit nothing) and
+--as-user USER (admins: submit for USER; personal mode: a fair-share label).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from mlrp.cli.jobs import TERMINAL
+from mlrp.client import Client
+from mlrp.errors import InvalidSpec, MlrpError
+from mlrp.parsing.sbatch import VALUELESS_OPTIONS, spec_from_command, spec_from_script
+from mlrp.parsing.skypilot import spec_from_task_yaml
+
+CLI_FLAGS = {"--parsable", "--dry-run"}
+
+
+def register(sub: Any) -> None:
+    """`submit` and `run` take raw sbatch-style tokens; main() routes them to `main`."""
+    for name in ("submit", "run"):
+        sub.add_parser(name, help=f"{name} a job (see `mlrp {name} --help`)", add_help=False)
+
+
+def main(command: str, tokens: list[str]) -> int:
+    if not tokens or tokens[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0 if tokens else 2
+    try:
+        spec, flags = build_spec(command, tokens)
+        if "--dry-run" in flags:
+            print(json.dumps(spec, indent=1))
+            return 0
+        client = Client()
+        submitted = client.submit(spec)
+        if command == "run":
+            return attach(client, submitted["ids"][0])
+        _report(submitted, parsable="--parsable" in flags)
+        return 0
+    except MlrpError as e:
+        print(f"mlrp {command}: error: {e}", file=sys.stderr)
+        return 1
+
+
+def _report(submitted: dict[str, Any], *, parsable: bool) -> None:
+    ids = submitted["ids"]
+    shown = str(ids[0]) if len(ids) == 1 else f"{ids[0]}_[{len(ids)} tasks]"
+    print(ids[0] if parsable else f"Submitted job {shown}")
+
+
+def build_spec(command: str, tokens: list[str]) -> tuple[dict[str, Any], set[str]]:
+    options, rest, flags = split_tokens(tokens)
+    environ = dict(os.environ)
+    now = time.time()
+    if not rest:
+        if any(o.startswith("--wrap") for o in options):
+            spec = spec_from_command([], cli_tokens=options, environ=environ, now=now)
+        else:
+            raise InvalidSpec(f"nothing to run: give a script, a task YAML or -- COMMAND "
+                              f"(see `mlrp {command} --help`)")  # fmt: skip
+    elif command == "submit" and not flags.get("--") and _is_file(rest[0]):
+        spec = _from_file(Path(rest[0]), rest[1:], options, environ, now)
+    else:
+        spec = spec_from_command(rest, cli_tokens=options, environ=environ, now=now)
+    spec.setdefault("workdir", os.getcwd())
+    if "as_user" in flags:
+        spec["as_user"] = flags["as_user"]
+    return spec, set(flags)
+
+
+def _is_file(name: str) -> bool:
+    return Path(name).is_file()
+
+
+def _from_file(
+    path: Path, args: list[str], options: list[str], environ: dict[str, str], now: float
+) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InvalidSpec(f"cannot read {path}: {e}") from e
+    if path.suffix in (".yaml", ".yml"):
+        spec = spec_from_task_yaml(text, environ=environ, source=str(path))
+        override = spec_from_command(["true"], cli_tokens=options, environ={}, now=now)
+        override.pop("argv", None)
+        override.pop("env", None)
+        return {**spec, **override}
+    return spec_from_script(text, cli_tokens=options, script_args=args, environ=environ,
+                            now=now, source=str(path))  # fmt: skip
+
+
+def split_tokens(tokens: list[str]) -> tuple[list[str], list[str], dict[str, Any]]:
+    """Split `[OPTIONS] [--] REST...` into sbatch options, the rest, and mlrp's own flags."""
+    options: list[str] = []
+    flags: dict[str, Any] = {}
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token == "--":
+            flags["--"] = True
+            return options, tokens[i + 1 :], flags
+        if not token.startswith("-") or token == "-":
+            return options, tokens[i:], flags
+        if token in CLI_FLAGS:
+            flags[token] = True
+        elif token == "--as-user" or token.startswith("--as-user="):
+            value, i = _value(tokens, i)
+            flags["as_user"] = value
+        elif "=" in token or token in VALUELESS_OPTIONS or _attached_short(token):
+            options.append(token)
+        else:
+            value, i = _value(tokens, i)
+            options += [token, value]
+        i += 1
+    return options, [], flags
+
+
+def _attached_short(token: str) -> bool:
+    """`-G2`, `-t10`: a short option with its value attached."""
+    return not token.startswith("--") and len(token) > 2
+
+
+def _value(tokens: list[str], i: int) -> tuple[str, int]:
+    token = tokens[i]
+    if "=" in token:
+        return token.split("=", 1)[1], i
+    if i + 1 >= len(tokens):
+        raise InvalidSpec(f"option {token} needs a value")
+    return tokens[i + 1], i + 1
+
+
+def attach(client: Client, job_id: int) -> int:
+    """Stream the job's stdout and stderr until it ends; return its exit status."""
+    offsets = {"out": 0, "err": 0}
+    sinks = {"out": sys.stdout.buffer, "err": sys.stderr.buffer}
+    try:
+        while True:
+            state, moved = _pump(client, job_id, offsets, sinks)
+            if state in TERMINAL and not moved:
+                return _exit_status(client.job(job_id))
+            if not moved:
+                time.sleep(0.1)
+    except KeyboardInterrupt:
+        client.cancel([str(job_id)])
+        print(f"\nmlrp run: cancelled job {job_id}", file=sys.stderr)
+        return 130
+
+
+def _pump(
+    client: Client, job_id: int, offsets: dict[str, int], sinks: dict[str, Any]
+) -> tuple[str, bool]:
+    state, moved = "PENDING", False
+    job = client.job(job_id)
+    streams = ["out"] if job["stdout_path"] == job["stderr_path"] else ["out", "err"]
+    for stream in streams:
+        data, offsets[stream], state = client.logs(job_id, stream=stream, offset=offsets[stream])
+        if data:
+            sinks[stream].write(data)
+            sinks[stream].flush()
+            moved = True
+    return state, moved
+
+
+def _exit_status(job: dict[str, Any]) -> int:
+    if job["state"] == "COMPLETED":
+        return 0
+    if job["exit_code"]:
+        return int(job["exit_code"])
+    if job["exit_signal"]:
+        return 128 + int(job["exit_signal"])
+    print(f"mlrp run: job {job['id']} ended {job['state']}", file=sys.stderr)
+    return 1

@@ -1,0 +1,108 @@
+"""`Client`: one method per API operation, returning plain JSON values."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from mlrp.client.transport import Reply, exchange
+from mlrp.errors import ERRORS_BY_CODE, MlrpError
+from mlrp.paths import client_socket_path
+
+Json = Any
+
+
+class Client:
+    def __init__(self, socket_path: str | None = None) -> None:
+        self.socket_path = socket_path or str(client_socket_path())
+
+    # --- jobs ---------------------------------------------------------------------------
+
+    def submit(self, spec: dict[str, Json]) -> dict[str, Json]:
+        """Submit one spec (see mlrp.models.jobs.JobSpec); returns ids and display ids."""
+        return self._call("POST", "/api/v1/jobs", spec)
+
+    def submit_batch(self, specs: list[dict[str, Json]]) -> list[dict[str, Json]]:
+        """Submit many specs at once, all or none."""
+        reply = self._call("POST", "/api/v1/jobs/batch", {"specs": specs})
+        return list(reply["jobs"])
+
+    def jobs(
+        self,
+        *,
+        states: list[str] | None = None,
+        user: str | None = None,
+        account: str | None = None,
+        name: str | None = None,
+        since: float | None = None,
+    ) -> list[dict[str, Json]]:
+        query: list[tuple[str, str]] = [("state", s) for s in states or []]
+        for key, value in (("user", user), ("account", account), ("name", name)):
+            if value is not None:
+                query.append((key, value))
+        if since is not None:
+            query.append(("since", repr(since)))
+        path = "/api/v1/jobs" + ("?" + urlencode(query) if query else "")
+        return list(self._call("GET", path)["jobs"])
+
+    def job(self, job_id: int) -> dict[str, Json]:
+        return self._call("GET", f"/api/v1/jobs/{job_id}")
+
+    def logs(self, job_id: int, *, stream: str = "out", offset: int = 0) -> tuple[bytes, int, str]:
+        """(bytes from offset, next offset, job state)."""
+        query = urlencode({"stream": stream, "offset": offset})
+        reply = self._raw("GET", f"/api/v1/jobs/{job_id}/logs?{query}")
+        return reply.body, int(reply.headers["x-mlrp-offset"]), reply.headers["x-mlrp-state"]
+
+    def cancel(self, targets: list[str], **filters: Json) -> list[str]:
+        return self._select("cancel", targets, filters)
+
+    def hold(self, targets: list[str], **filters: Json) -> list[str]:
+        return self._select("hold", targets, filters)
+
+    def release(self, targets: list[str], **filters: Json) -> list[str]:
+        return self._select("release", targets, filters)
+
+    def _select(self, action: str, targets: list[str], filters: dict[str, Json]) -> list[str]:
+        body = {"targets": targets, **{k: v for k, v in filters.items() if v is not None}}
+        return list(self._call("POST", f"/api/v1/jobs/{action}", body)["jobs"])
+
+    # --- machine and policy -------------------------------------------------------------
+
+    def gpus(self) -> list[dict[str, Json]]:
+        return list(self._call("GET", "/api/v1/gpus"))
+
+    def nodes(self) -> list[dict[str, Json]]:
+        return list(self._call("GET", "/api/v1/nodes"))
+
+    def share(self) -> list[dict[str, Json]]:
+        return list(self._call("GET", "/api/v1/share"))
+
+    def whoami(self) -> dict[str, Json]:
+        return self._call("GET", "/api/v1/whoami")
+
+    def stop_daemon(self) -> None:
+        self._call("POST", "/api/v1/daemon/stop", {})
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, body: Json = None) -> Json:
+        reply = self._raw(method, path, body)
+        return json.loads(reply.body) if reply.body else None
+
+    def _raw(self, method: str, path: str, body: Json = None) -> Reply:
+        payload = None if body is None else json.dumps(body).encode()
+        reply = exchange(self.socket_path, method, path, payload)
+        if reply.status >= 400:
+            raise _error_of(reply)
+        return reply
+
+
+def _error_of(reply: Reply) -> MlrpError:
+    try:
+        error = json.loads(reply.body)["error"]
+        cls = ERRORS_BY_CODE.get(error["code"], MlrpError)
+        return cls(error["message"])
+    except (ValueError, KeyError, TypeError):
+        return MlrpError(f"the daemon answered {reply.status}: {reply.body[:200]!r}")

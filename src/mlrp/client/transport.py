@@ -1,0 +1,74 @@
+"""A minimal HTTP/1.1 exchange over a Unix socket.
+
+`http.client` costs more to import than the rest of a CLI call, so this module speaks
+the small subset the daemon needs: one request per connection, `Content-Length` bodies.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+from mlrp.errors import DaemonUnavailable
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def exchange(
+    socket_path: str, method: str, path: str, body: bytes | None = None, timeout: float = 60.0
+) -> Reply:
+    head = [f"{method} {path} HTTP/1.1", "Host: mlrp", "Connection: close"]
+    if body is not None:
+        head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    request = ("\r\n".join(head) + "\r\n\r\n").encode() + (body or b"")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(socket_path)
+    except (FileNotFoundError, ConnectionRefusedError) as e:
+        sock.close()
+        raise DaemonUnavailable(
+            f"no mlrp daemon answers on {socket_path} (start one with `mlrp up`)"
+        ) from e
+    except PermissionError as e:
+        sock.close()
+        raise DaemonUnavailable(f"not allowed to reach the daemon on {socket_path}") from e
+    with sock:
+        sock.sendall(request)
+        return _read_reply(sock)
+
+
+def _read_reply(sock: socket.socket) -> Reply:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[1].isdigit():
+        raise DaemonUnavailable("the daemon sent a malformed reply")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding") == "chunked":
+        body = _dechunk(body)
+    return Reply(int(parts[1]), headers, body)
+
+
+def _dechunk(data: bytes) -> bytes:
+    out = []
+    while data:
+        size_line, _, rest = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            break
+        out.append(rest[:size])
+        data = rest[size + 2 :]
+    return b"".join(out)

@@ -1,0 +1,1 @@
+"""The daemon: the composition root that builds everything and runs the loops."""

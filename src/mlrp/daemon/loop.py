@@ -1,0 +1,54 @@
+"""The scheduling loop: reap ends -> accrue usage -> decide and start, on every wake-up.
+
+It wakes when something happened (a submit, a cancel, an end) and at least every
+`tick` seconds to notice ends, and runs a full pass at least once a second so that
+begin times, ages and expected starts stay current. Errors are logged; the loop goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from mlrp.services import accounting, runtime, scheduling
+from mlrp.services.context import Platform
+
+log = logging.getLogger(__name__)
+
+FULL_PASS_EVERY = 1.0  # seconds
+
+
+class SchedulingLoop:
+    def __init__(self, platform: Platform, *, tick: float) -> None:
+        self.platform = platform
+        self.tick = tick
+        self.event = asyncio.Event()
+        self.stopping = False
+        self.last_pass = 0.0
+        platform.wake = self.event.set
+
+    async def run(self) -> None:
+        while not self.stopping:
+            try:
+                await asyncio.wait_for(self.event.wait(), timeout=self.tick)
+            except TimeoutError:
+                pass
+            woken = self.event.is_set()
+            self.event.clear()
+            try:
+                self.step(woken)
+            except Exception:  # one bad pass must not stop scheduling
+                log.exception("scheduling step failed")
+
+    def step(self, woken: bool) -> None:
+        ended = runtime.reap(self.platform)
+        accounting.accrue(self.platform)
+        now = self.platform.clock()
+        if woken or ended or now - self.last_pass >= FULL_PASS_EVERY:
+            self.event.clear()
+            scheduling.run_pass(self.platform)
+            self.last_pass = now
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.event.set()

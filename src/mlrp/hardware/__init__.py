@@ -1,0 +1,1 @@
+"""What the machine has: GPUs from NVML, or simulated ones from the config."""

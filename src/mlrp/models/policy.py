@@ -1,0 +1,98 @@
+"""Scheduling policy as plain values: accounts, partitions, QOS, limits, weights.
+
+Built from the config file by `mlrp.config`; read by the pure scheduler.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DAY = 86400
+
+
+class Account(BaseModel):
+    """A node of the fair-share tree. `parent` is None for children of the root."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    shares: int = Field(default=1, ge=1)
+    parent: str | None = None
+    users: list[str] = Field(default_factory=list)
+    max_gpus: int | None = Field(default=None, ge=0)  # running GPUs for the whole account
+    max_gpus_per_user: int | None = Field(default=None, ge=0)
+
+
+class Partition(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    max_time: int = Field(default=7 * DAY, ge=1)  # seconds; a job's cap
+    default_time: int = Field(default=DAY, ge=1)
+    max_gpus_per_job: int | None = Field(default=None, ge=0)
+    max_gpus: int | None = Field(default=None, ge=0)  # running GPUs in the partition
+    priority_tier: int = Field(default=0, ge=0)
+
+
+class Qos(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    priority: int = Field(default=0, ge=0)
+    max_gpus_per_user: int | None = Field(default=None, ge=0)
+    max_time: int | None = Field(default=None, ge=1)
+
+
+class Weights(BaseModel):
+    """Multifactor priority weights, with Slurm's meaning (PriorityWeight*)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    age: int = Field(default=1000, ge=0)
+    fairshare: int = Field(default=10000, ge=0)
+    job_size: int = Field(default=100, ge=0)
+    qos: int = Field(default=2000, ge=0)
+    partition: int = Field(default=1000, ge=0)
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    accounts: list[Account] = Field(default_factory=lambda: [Account(name="default")])
+    default_account: str = "default"
+    partitions: list[Partition] = Field(
+        default_factory=lambda: [
+            Partition(name="batch"),
+            Partition(name="interactive", max_time=8 * 3600, default_time=3600,
+                      max_gpus_per_job=2, priority_tier=1),
+        ]
+    )
+    default_partition: str = "batch"
+    qos: list[Qos] = Field(
+        default_factory=lambda: [
+            Qos(name="normal"),
+            Qos(name="high", priority=100, max_gpus_per_user=2),
+            Qos(name="scavenger", priority=0),
+        ]
+    )
+    default_qos: str = "normal"
+    weights: Weights = Field(default_factory=Weights)
+    half_life: float = Field(default=7 * DAY, gt=0)  # seconds, for usage decay
+    age_max: float = Field(default=7 * DAY, gt=0)  # age factor saturates here
+    max_gpus_per_user: int | None = Field(default=None, ge=0)
+    backfill: bool = True
+    reservations: int = Field(default=1, ge=1)  # EASY: how many top jobs get reservations
+    # Users not listed in any account may submit to the default account.
+    open_default_account: bool = True
+
+    def account(self, name: str) -> Account | None:
+        return next((a for a in self.accounts if a.name == name), None)
+
+    def partition(self, name: str) -> Partition | None:
+        return next((p for p in self.partitions if p.name == name), None)
+
+    def qos_named(self, name: str) -> Qos | None:
+        return next((q for q in self.qos if q.name == name), None)
+
+    def accounts_of(self, user: str) -> list[str]:
+        return [a.name for a in self.accounts if user in a.users]

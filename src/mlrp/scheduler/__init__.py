@@ -1,0 +1,58 @@
+"""The pure scheduler: `decide(snapshot) -> Decisions`.
+
+Imports only `mlrp.models` and the standard library; never reads a clock, a file or a
+database. The live daemon and the trace simulator drive the same code.
+"""
+
+from mlrp.scheduler.backfill import Machine, Reservation
+from mlrp.scheduler.core import decide, prioritize
+from mlrp.scheduler.decisions import Decisions, PendingInfo, PriorityBreakdown, Start
+from mlrp.scheduler.eligibility import (
+    DepStatus,
+    dependency_reason,
+    dependency_status,
+    eligibility_reason,
+)
+from mlrp.scheduler.fairshare import ShareRow, decay, fairshare_factors, share_tree
+from mlrp.scheduler.limits import LimitCounters, would_exceed
+from mlrp.scheduler.placement import choose_gpus, place
+from mlrp.scheduler.priority import PriorityContext, priority
+from mlrp.scheduler.snapshot import (
+    DEPENDENCY_KINDS,
+    DepRef,
+    GpuSlot,
+    QueuedJob,
+    RunningJob,
+    Snapshot,
+)
+
+__all__ = [
+    "DEPENDENCY_KINDS",
+    "Decisions",
+    "DepRef",
+    "DepStatus",
+    "GpuSlot",
+    "LimitCounters",
+    "Machine",
+    "PendingInfo",
+    "PriorityBreakdown",
+    "PriorityContext",
+    "QueuedJob",
+    "Reservation",
+    "RunningJob",
+    "ShareRow",
+    "Snapshot",
+    "Start",
+    "choose_gpus",
+    "decay",
+    "decide",
+    "dependency_reason",
+    "dependency_status",
+    "eligibility_reason",
+    "fairshare_factors",
+    "place",
+    "prioritize",
+    "priority",
+    "share_tree",
+    "would_exceed",
+]

@@ -1,0 +1,40 @@
+"""What one scheduling pass decides: the jobs to start and why the others wait."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from mlrp.models.reasons import Reason
+
+FACTOR_NAMES = ("age", "fairshare", "job_size", "qos", "partition")
+
+
+@dataclass(frozen=True, slots=True)
+class PriorityBreakdown:
+    """`total` = sum(weighted) - nice; `factors` are normalized to 0..1."""
+
+    total: float
+    factors: dict[str, float]
+    weighted: dict[str, float]
+    nice: int
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    job_id: int
+    gpus: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingInfo:
+    reason: Reason
+    priority: PriorityBreakdown
+    expected_start: float | None  # the reservation time, for jobs holding one
+    position: int  # 1-based rank among all pending jobs, by priority
+
+
+@dataclass(frozen=True, slots=True)
+class Decisions:
+    starts: tuple[Start, ...]
+    pending: Mapping[int, PendingInfo]

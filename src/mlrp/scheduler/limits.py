@@ -1,0 +1,129 @@
+"""Running-GPU limits, counted from the running jobs and updated as a pass starts jobs.
+
+Limits and the reason a job blocked by each gets, checked in this order:
+
+* array throttle: running tasks of the array >= array_throttle -> JobArrayTaskLimit;
+* Qos.max_gpus_per_user, per (qos, user) -> QOSMaxGPUPerUser;
+* Account.max_gpus_per_user, per (account, user) -> AssocMaxGpuPerUser;
+* Policy.max_gpus_per_user, per user over all accounts -> AssocMaxGpuPerUser;
+* Account.max_gpus, per account -> AssocGrpGPULimit;
+* Partition.max_gpus, per partition -> PartitionGPULimit.
+
+Account limits are hierarchical, as Slurm's association limits: the GPUs of a job count
+toward its account and every ancestor account, and each of their limits applies.
+A job asking for no GPUs is never blocked by a GPU limit.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from mlrp.models.policy import Account, Policy
+from mlrp.models.reasons import Reason
+from mlrp.scheduler.snapshot import QueuedJob, RunningJob
+
+
+@dataclass(slots=True)
+class LimitCounters:
+    """Running GPUs per limit bucket, plus the limits themselves, looked up once."""
+
+    user_limit: int | None
+    account_limit: dict[str, int | None]
+    account_user_limit: dict[str, int | None]
+    qos_user_limit: dict[str, int | None]
+    partition_limit: dict[str, int | None]
+    ancestors: dict[str, tuple[str, ...]]  # account -> itself and its ancestors
+    user: Counter[str] = field(default_factory=Counter)
+    account: Counter[str] = field(default_factory=Counter)
+    account_user: Counter[tuple[str, str]] = field(default_factory=Counter)
+    qos_user: Counter[tuple[str, str]] = field(default_factory=Counter)
+    partition: Counter[str] = field(default_factory=Counter)
+    array_tasks: Counter[int] = field(default_factory=Counter)
+
+    @classmethod
+    def build(cls, policy: Policy, running: tuple[RunningJob, ...] = ()) -> LimitCounters:
+        accounts: dict[str, Account] = {}
+        for a in policy.accounts:
+            accounts.setdefault(a.name, a)
+        ancestors: dict[str, tuple[str, ...]] = {}
+        for name in accounts:
+            chain = [name]
+            parent = accounts[name].parent
+            while parent is not None and parent in accounts and parent not in chain:
+                chain.append(parent)
+                parent = accounts[parent].parent
+            ancestors[name] = tuple(chain)
+        counters = cls(
+            user_limit=policy.max_gpus_per_user,
+            account_limit={n: a.max_gpus for n, a in accounts.items()},
+            account_user_limit={n: a.max_gpus_per_user for n, a in accounts.items()},
+            qos_user_limit={q.name: q.max_gpus_per_user for q in reversed(policy.qos)},
+            partition_limit={p.name: p.max_gpus for p in reversed(policy.partitions)},
+            ancestors=ancestors,
+        )
+        for job in running:
+            counters.add(job.user, job.account, job.qos, job.partition, len(job.gpus),
+                         job.array_job_id)  # fmt: skip
+        return counters
+
+    def add(
+        self,
+        user: str,
+        account: str,
+        qos: str,
+        partition: str,
+        gpus: int,
+        array_job_id: int | None,
+    ) -> None:
+        """Count one more running job (or array task) with `gpus` GPUs."""
+        self.user[user] += gpus
+        for name in self.ancestors.get(account, (account,)):
+            self.account[name] += gpus
+            self.account_user[(name, user)] += gpus
+        self.qos_user[(qos, user)] += gpus
+        self.partition[partition] += gpus
+        if array_job_id is not None:
+            self.array_tasks[array_job_id] += 1
+
+    def add_job(self, job: QueuedJob) -> None:
+        self.add(job.user, job.account, job.qos, job.partition, job.gpus, job.array_job_id)
+
+    def would_exceed(self, job: QueuedJob) -> Reason | None:
+        """The reason of the first limit that starting `job` now would exceed, or None."""
+        throttle = job.array_throttle
+        if (
+            throttle is not None
+            and throttle > 0
+            and job.array_job_id is not None
+            and self.array_tasks.get(job.array_job_id, 0) >= throttle
+        ):
+            return Reason.ARRAY_TASK_LIMIT
+        gpus = job.gpus
+        if gpus <= 0:
+            return None
+        user = job.user
+        limit = self.qos_user_limit.get(job.qos)
+        if limit is not None and self.qos_user.get((job.qos, user), 0) + gpus > limit:
+            return Reason.QOS_MAX_GPU_PER_USER
+        chain = self.ancestors.get(job.account, ())
+        for name in chain:
+            limit = self.account_user_limit[name]
+            if limit is not None and self.account_user.get((name, user), 0) + gpus > limit:
+                return Reason.ASSOC_MAX_GPU_PER_USER
+        limit = self.user_limit
+        if limit is not None and self.user.get(user, 0) + gpus > limit:
+            return Reason.ASSOC_MAX_GPU_PER_USER
+        for name in chain:
+            limit = self.account_limit[name]
+            if limit is not None and self.account.get(name, 0) + gpus > limit:
+                return Reason.ASSOC_GRP_GPU_LIMIT
+        limit = self.partition_limit.get(job.partition)
+        if limit is not None and self.partition.get(job.partition, 0) + gpus > limit:
+            return Reason.PARTITION_GPU_LIMIT
+        return None
+
+
+def would_exceed(job: QueuedJob, usage_counters: LimitCounters) -> Reason | None:
+    """The reason of the first limit that starting `job` would exceed, or None."""
+    return usage_counters.would_exceed(job)

@@ -1,0 +1,86 @@
+"""What one scheduling pass sees: plain frozen values, built by the caller.
+
+Nothing here reads a clock, a file or a database: `Snapshot.now` is the time of the
+pass, and every other input is passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from mlrp.models.policy import Policy
+from mlrp.models.states import JobState
+
+DEPENDENCY_KINDS = frozenset({"after", "afterok", "afternotok", "afterany"})
+
+
+@dataclass(frozen=True, slots=True)
+class GpuSlot:
+    """One GPU of the machine; `model` lower-case ("a100", "h200", "simulated")."""
+
+    index: int
+    model: str
+    job_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DepRef:
+    """One `kind:job_id[_array_task]` item of a job's --dependency."""
+
+    kind: str
+    job_id: int
+    array_task: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedJob:
+    """A pending job (or array task) as the scheduler needs it."""
+
+    id: int
+    user: str
+    account: str
+    partition: str
+    qos: str
+    gpus: int
+    gpu_type: str | None
+    time_limit: int  # seconds, already resolved from partition defaults
+    submit_time: float
+    begin_time: float | None
+    nice: int
+    held: bool
+    name: str
+    array_job_id: int | None
+    array_throttle: int | None
+    dependencies: tuple[DepRef, ...] = ()
+    dependency_any: bool = False  # "?"-separated: any one satisfied dependency suffices
+    singleton: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RunningJob:
+    id: int
+    user: str
+    account: str
+    partition: str
+    qos: str
+    gpus: tuple[int, ...]
+    start_time: float
+    time_limit: int
+    name: str
+    array_job_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    now: float
+    policy: Policy
+    gpus: tuple[GpuSlot, ...]
+    pending: tuple[QueuedJob, ...]
+    running: tuple[RunningJob, ...]
+    # (account, user) -> decayed GPU-seconds
+    usage: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    # job id (or array master id) -> states of that job / of all its tasks
+    dependency_states: Mapping[int, tuple[JobState, ...]] = field(default_factory=dict)
+    # sets of GPU indices joined by NVLink, for placement preference
+    link_groups: tuple[tuple[int, ...], ...] = ()

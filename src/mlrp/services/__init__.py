@@ -1,0 +1,1 @@
+"""Use cases over the store, the scheduler and the executor; the API's only entry point."""

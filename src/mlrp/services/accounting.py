@@ -1,0 +1,47 @@
+"""Fair-share usage: GPU-seconds accrue while jobs run and decay with a half-life.
+
+The store keeps one decayed figure per (account, user) and the time it was last
+brought up to date (`usage_at`); every accrual first decays all figures by
+2^(-elapsed / half_life), then adds each running job's GPU-seconds since then.
+"""
+
+from __future__ import annotations
+
+from mlrp.models.jobs import Job
+from mlrp.models.states import JobState
+from mlrp.services.context import Platform
+
+USAGE_AT = "usage_at"
+MIN_INTERVAL = 1.0  # seconds between accruals; ends are charged exactly anyway
+
+
+def last_accrual(platform: Platform) -> float:
+    value = platform.store.get_meta(USAGE_AT)
+    return float(value) if value is not None else platform.clock()
+
+
+def accrue(platform: Platform, *, force: bool = False) -> None:
+    now = platform.clock()
+    last = last_accrual(platform)
+    if not force and now - last < MIN_INTERVAL:
+        return
+    added: dict[tuple[str, str], float] = {}
+    for job in platform.store.find(states=[JobState.RUNNING]):
+        seconds = _billable(job, last, now)
+        key = (job.account, job.user)
+        added[key] = added.get(key, 0.0) + seconds
+    factor = 2.0 ** (-max(now - last, 0.0) / platform.policy.half_life)
+    platform.store.decay_and_add_usage(factor, added)
+    platform.store.set_meta(USAGE_AT, repr(now))
+
+
+def charge_final(platform: Platform, job: Job, end_time: float) -> None:
+    """Charge the part of a just-ended job that the last accrual has not counted."""
+    seconds = _billable(job, last_accrual(platform), end_time)
+    if seconds > 0:
+        platform.store.decay_and_add_usage(1.0, {(job.account, job.user): seconds})
+
+
+def _billable(job: Job, since: float, until: float) -> float:
+    start = max(job.start_time or until, since)
+    return max(until - start, 0.0) * len(job.gpus)

@@ -1,0 +1,136 @@
+"""Read-only views: the queue, one job, history, GPUs, the fair-share tree, logs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from typing import Any
+
+from mlrp.errors import NotFound, PermissionDenied
+from mlrp.hardware import nvml
+from mlrp.models.jobs import Job
+from mlrp.models.reasons import EXPLANATIONS
+from mlrp.models.states import JobState
+from mlrp.scheduler.fairshare import share_tree
+from mlrp.services import runtime
+from mlrp.services.context import Platform
+from mlrp.services.identity import Caller
+
+MAX_LOG_CHUNK = 1 << 20
+PRIVATE_SPEC_FIELDS = ("env", "script", "argv", "script_args")
+
+
+def get_job(platform: Platform, job_id: int) -> Job:
+    job = platform.store.get(job_id)
+    if job is None:
+        raise NotFound(f"no job {job_id}")
+    return job
+
+
+def job_detail(platform: Platform, caller: Caller, job_id: int) -> dict[str, Any]:
+    """Everything about a job. Another user's environment, command and script are
+    private: they are left out unless the caller owns the job or is an admin."""
+    job = get_job(platform, job_id)
+    data = job.model_dump(mode="json")
+    data.pop("supervisor_pid", None)
+    data.pop("supervisor_started", None)
+    data["display_id"] = job.display_id
+    data["gpu_count"] = job.spec.gpus
+    data["reason_text"] = EXPLANATIONS[job.reason]
+    out, err = runtime.log_paths(platform, job)
+    data["stdout_path"], data["stderr_path"] = str(out), str(err)
+    if not caller.may_act_on(job):
+        for name in PRIVATE_SPEC_FIELDS:
+            data["spec"].pop(name, None)
+    return data
+
+
+def queue(
+    platform: Platform,
+    *,
+    states: list[JobState] | None = None,
+    user: str | None = None,
+    account: str | None = None,
+    name: str | None = None,
+    ended_since: float | None = None,
+) -> list[dict[str, Any]]:
+    states = states or ([] if ended_since is not None else [JobState.PENDING, JobState.RUNNING])
+    rows = platform.store.queue_rows(
+        states=states, user=user, account=account, name=name, ended_since=ended_since
+    )
+    for row in rows:
+        if row["array_job_id"] is not None:
+            row["display_id"] = f"{row['array_job_id']}_{row['array_task_id']}"
+        else:
+            row["display_id"] = str(row["id"])
+    return rows
+
+
+def gpus(platform: Platform) -> list[dict[str, Any]]:
+    """Each GPU, the job holding it, and (with real GPUs) what NVML sees on it now —
+    including processes that mlrp did not start."""
+    running = platform.store.find(states=[JobState.RUNNING])
+    holder = {gpu: job for job in running for gpu in job.gpus}
+    samples = {} if platform.inventory.source != "nvml" else nvml.sample(
+        [g.index for g in platform.inventory.gpus]
+    )
+    rows = []
+    for gpu in platform.inventory.gpus:
+        job = holder.get(gpu.index)
+        sample = samples.get(gpu.index)
+        rows.append({
+            **gpu.model_dump(mode="json"),
+            "node": platform.inventory.hostname,
+            "state": "allocated" if job else "idle",
+            "job_id": job.id if job else None,
+            "job_user": job.user if job else None,
+            "utilization": sample.utilization if sample else None,
+            "memory_used_mb": sample.memory_used_mb if sample else None,
+            "pids": list(sample.pids) if sample else [],
+        })  # fmt: skip
+    return rows
+
+
+def nodes(platform: Platform) -> list[dict[str, Any]]:
+    inventory = platform.inventory
+    allocated = sum(len(j.gpus) for j in platform.store.find(states=[JobState.RUNNING]))
+    total = len(inventory.gpus)
+    state = "idle" if allocated == 0 else "allocated" if allocated == total else "mixed"
+    return [{
+        "name": inventory.hostname, "state": state, "gpus": total,
+        "gpus_allocated": allocated, "gpu_models": sorted({g.model for g in inventory.gpus}),
+        "cpus": inventory.cpus, "memory_mb": inventory.memory_mb, "source": inventory.source,
+        "links": [[k.value for k in row] for row in inventory.links],
+        "partitions": [p.name for p in platform.policy.partitions],
+    }]  # fmt: skip
+
+
+def shares(platform: Platform) -> list[dict[str, Any]]:
+    rows = share_tree(platform.policy, platform.store.usage())
+    return [asdict(row) for row in rows]
+
+
+def read_log(
+    platform: Platform, caller: Caller, job_id: int, *, stream: str, offset: int
+) -> tuple[bytes, int]:
+    """Bytes of the job's stdout or stderr from `offset` (at most 1 MiB), and the next
+    offset. Only the owner or an admin may read a job's logs."""
+    job = get_job(platform, job_id)
+    if not caller.may_act_on(job):
+        raise PermissionDenied(f"the logs of job {job.display_id} belong to {job.user}")
+    out, err = runtime.log_paths(platform, job)
+    path = err if stream == "err" else out
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return b"", offset
+    except OSError as e:
+        raise PermissionDenied(f"cannot read {path}: {e.strerror}") from e
+    try:
+        if platform.multi_user and os.fstat(fd).st_uid != job.uid:
+            raise PermissionDenied(f"{path} is not owned by {job.user}; not showing it")
+        os.lseek(fd, offset, os.SEEK_SET)
+        data = os.read(fd, MAX_LOG_CHUNK)
+    finally:
+        os.close(fd)
+    return data, offset + len(data)

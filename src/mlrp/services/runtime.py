@@ -1,0 +1,185 @@
+"""Starting jobs on their GPUs and recording how they end.
+
+Start: PENDING -> RUNNING (guarded) first, then the executor launches; a launch that
+fails turns the job FAILED with the reason. End: the executor's report becomes the
+final state, or a requeue (same id, MLRP_RESTART_COUNT + 1) for a preempted or failed
+node job that asked for `--requeue`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pwd
+from pathlib import Path
+
+from mlrp.executors.base import EndState, Ended, Handle, Launch
+from mlrp.executors.environment import job_environment
+from mlrp.models.jobs import Job
+from mlrp.models.reasons import Reason
+from mlrp.models.states import JobState
+from mlrp.parsing.patterns import expand_filename
+from mlrp.paths import jobs_dir
+from mlrp.services import accounting
+from mlrp.services.context import Platform
+
+log = logging.getLogger(__name__)
+
+REQUEUE_ON = frozenset({EndState.PREEMPTED, EndState.NODE_FAIL})
+
+
+def job_dir(platform: Platform, job_id: int) -> Path:
+    return jobs_dir(platform.home) / str(job_id)
+
+
+def handle_of(platform: Platform, job: Job) -> Handle:
+    return Handle(
+        job_id=job.id,
+        supervisor_pid=job.supervisor_pid or 0,
+        supervisor_started=job.supervisor_started or 0.0,
+        job_dir=str(job_dir(platform, job.id)),
+    )
+
+
+def workdir_of(job: Job) -> str:
+    if job.spec.workdir:
+        return job.spec.workdir
+    return job.spec.env.get("HOME") or "/"
+
+
+def log_paths(platform: Platform, job: Job) -> tuple[Path, Path]:
+    """Where the job's stdout and stderr go. Without --output/--error: out.log and err.log
+    in the job's folder; with --output only, both streams go there (as in Slurm)."""
+    folder = job_dir(platform, job.id)
+    out = _expand(job, job.spec.output, platform.inventory.hostname)
+    err = _expand(job, job.spec.error, platform.inventory.hostname)
+    stdout = out or folder / "out.log"
+    stderr = err or out or folder / "err.log"
+    return stdout, stderr
+
+
+def _expand(job: Job, pattern: str | None, node: str) -> Path | None:
+    if pattern is None:
+        return None
+    name = expand_filename(
+        pattern, job_id=job.id, array_job_id=job.array_job_id,
+        array_task_id=job.array_task_id, name=job.name, user=job.user, node=node,
+    )  # fmt: skip
+    path = Path(name)
+    return path if path.is_absolute() else Path(workdir_of(job)) / path
+
+
+def start(platform: Platform, job: Job, gpus: tuple[int, ...]) -> bool:
+    now = platform.clock()
+    started = platform.store.transition(
+        job.id, JobState.PENDING, JobState.RUNNING,
+        gpus=list(gpus), start_time=now, reason=Reason.NONE, expected_start=None,
+    )  # fmt: skip
+    if not started:
+        return False
+    try:
+        handle = platform.executor.launch(_launch_of(platform, job, gpus))
+    except OSError as e:
+        log.exception("launch of job %s failed", job.id)
+        platform.store.transition(
+            job.id, JobState.RUNNING, JobState.FAILED,
+            end_time=platform.clock(), message=f"launch failed: {e}",
+        )  # fmt: skip
+        return False
+    platform.store.update(
+        job.id,
+        supervisor_pid=handle.supervisor_pid,
+        supervisor_started=handle.supervisor_started,
+    )
+    return True
+
+
+def _launch_of(platform: Platform, job: Job, gpus: tuple[int, ...]) -> Launch:
+    folder = job_dir(platform, job.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    if platform.multi_user:
+        os.chown(folder, job.uid, job.gid)
+    stdout, stderr = log_paths(platform, job)
+    spec = job.spec
+    env = job_environment(
+        spec.env, job_id=job.id, job_name=job.name, user=job.user, account=job.account,
+        partition=job.partition, gpus=gpus, cpus=spec.cpus_per_task, mem_mb=spec.mem_mb,
+        time_limit=job.time_limit, array_job_id=job.array_job_id,
+        array_task_id=job.array_task_id, restart_count=job.restart_count,
+        submit_dir=workdir_of(job), hostname=platform.inventory.hostname,
+        slurm_env=spec.slurm_env,
+    )  # fmt: skip
+    return Launch(
+        job_id=job.id, job_dir=str(folder), argv=_argv(platform, job, folder), env=env,
+        workdir=workdir_of(job), uid=job.uid, gid=job.gid, groups=_groups(platform, job),
+        stdout=str(stdout), stderr=str(stderr), time_limit=job.time_limit,
+        signal=spec.signal, signal_before=spec.signal_before,
+        grace=platform.config.daemon.grace, mem_mb=spec.mem_mb,
+    )  # fmt: skip
+
+
+def _argv(platform: Platform, job: Job, folder: Path) -> tuple[str, ...]:
+    spec = job.spec
+    if spec.argv is not None:
+        return tuple(spec.argv)
+    assert spec.script is not None
+    script = folder / "script"
+    script.write_text(spec.script)
+    script.chmod(0o700)
+    if platform.multi_user:
+        os.chown(script, job.uid, job.gid)
+    if spec.script.startswith("#!"):
+        return (str(script), *spec.script_args)
+    return ("/bin/bash", str(script), *spec.script_args)
+
+
+def _groups(platform: Platform, job: Job) -> tuple[int, ...]:
+    if not platform.multi_user:
+        return tuple(os.getgroups())
+    return tuple(os.getgrouplist(pwd.getpwuid(job.uid).pw_name, job.gid))
+
+
+def record_end(platform: Platform, ended: Ended) -> None:
+    job = platform.store.get(ended.job_id)
+    if job is None or job.state is not JobState.RUNNING:
+        return
+    accounting.charge_final(platform, job, ended.end_time)
+    if ended.state in REQUEUE_ON and job.spec.requeue:
+        _requeue(platform, job, ended)
+    else:
+        platform.store.transition(
+            job.id, JobState.RUNNING, JobState(ended.state.value),
+            end_time=ended.end_time, exit_code=ended.exit_code, exit_signal=ended.signal,
+            message=_message(job, ended),
+        )  # fmt: skip
+    platform.wake()
+
+
+def _message(job: Job, ended: Ended) -> str | None:
+    parts = [m for m in (job.message, ended.message) if m]
+    return "; ".join(parts) or None
+
+
+def _requeue(platform: Platform, job: Job, ended: Ended) -> None:
+    platform.store.transition(
+        job.id, JobState.RUNNING, JobState.PENDING,
+        gpus=[], start_time=None, restart_count=job.restart_count + 1,
+        supervisor_pid=None, supervisor_started=None,
+        message=f"requeued after {ended.state.value.lower()}",
+    )  # fmt: skip
+
+
+def adopt_running(platform: Platform) -> int:
+    """After a restart: watch the jobs still running, record those that ended meanwhile."""
+    running = platform.store.find(states=[JobState.RUNNING])
+    for ended in platform.executor.adopt([handle_of(platform, j) for j in running]):
+        record_end(platform, ended)
+    return len(running)
+
+
+def reap(platform: Platform) -> int:
+    """Record every end the executor has seen since the last call."""
+    ends = platform.executor.poll()
+    for ended in ends:
+        record_end(platform, ended)
+    return len(ends)

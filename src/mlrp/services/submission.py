@@ -1,0 +1,178 @@
+"""Accepting jobs: validate a spec against the policy and the machine, then record it.
+
+A request the machine can never satisfy is refused here, with a message saying why,
+rather than left pending forever. Nothing is written unless the whole request is valid.
+"""
+
+from __future__ import annotations
+
+import os
+import signal as signals
+from collections.abc import Sequence
+
+from mlrp.errors import InvalidSpec, NotFound, PermissionDenied, Unsatisfiable
+from mlrp.models.jobs import Job, JobSpec
+from mlrp.models.policy import Partition, Policy, Qos
+from mlrp.models.states import JobState
+from mlrp.parsing.arrays import parse_array
+from mlrp.parsing.dependency import parse_dependency
+from mlrp.parsing.slurmtime import format_duration
+from mlrp.services.context import Platform
+from mlrp.services.identity import Caller, lookup_user
+
+
+def submit(platform: Platform, caller: Caller, spec: JobSpec) -> list[int]:
+    """Record one spec (one job, or one row per array task) and return the new ids."""
+    jobs, is_array = plan_jobs(platform, caller, spec)
+    ids = platform.store.insert_jobs(jobs, as_array=is_array)
+    platform.wake()
+    return ids
+
+
+def submit_many(platform: Platform, caller: Caller, specs: Sequence[JobSpec]) -> list[list[int]]:
+    """All-or-nothing batch: every spec is validated before any is recorded."""
+    plans = [plan_jobs(platform, caller, spec) for spec in specs]
+    ids = [platform.store.insert_jobs(jobs, as_array=is_array) for jobs, is_array in plans]
+    platform.wake()
+    return ids
+
+
+def plan_jobs(platform: Platform, caller: Caller, spec: JobSpec) -> tuple[list[Job], bool]:
+    policy = platform.policy
+    user, uid, gid = _owner(platform, caller, spec)
+    account = _account(policy, user, spec.account)
+    partition = _partition(policy, spec.partition)
+    qos = _qos(policy, spec.qos)
+    time_limit = _time_limit(spec, partition, qos)
+    _check_gpus(platform, spec, partition, qos, account)
+    _check_signal(spec.signal)
+    _check_dependencies(platform, spec.dependency)
+    if spec.nice < 0 and not caller.is_admin:
+        raise PermissionDenied("only an admin may set a negative --nice")
+    base = Job(
+        id=0, name=spec.display_name(), user=user, uid=uid, gid=gid, account=account,
+        partition=partition.name, qos=qos.name, state=JobState.PENDING, held=spec.hold,
+        spec=spec, submit_time=platform.clock(), begin_time=spec.begin,
+        time_limit=time_limit,
+    )  # fmt: skip
+    if spec.array is None:
+        return [base], False
+    array = parse_array(spec.array)
+    tasks = [
+        base.model_copy(update={"array_task_id": i, "array_throttle": array.throttle})
+        for i in array.indices
+    ]
+    return tasks, True
+
+
+def _owner(platform: Platform, caller: Caller, spec: JobSpec) -> tuple[str, int, int]:
+    """Who the job belongs to and which uid/gid it runs as."""
+    if spec.as_user is None:
+        if platform.multi_user:
+            return caller.user, caller.uid, caller.gid
+        return caller.user, os.geteuid(), os.getegid()
+    if not platform.multi_user:
+        # Personal mode: every job runs as the daemon's user; the name is a fair-share label.
+        return spec.as_user, os.geteuid(), os.getegid()
+    if not caller.is_admin:
+        raise PermissionDenied("only an admin may submit a job as another user (--as-user)")
+    entry = lookup_user(spec.as_user)
+    return entry.pw_name, entry.pw_uid, entry.pw_gid
+
+
+def _account(policy: Policy, user: str, requested: str | None) -> str:
+    mine = policy.accounts_of(user)
+    if requested is None:
+        if mine:
+            return mine[0]
+        if policy.open_default_account:
+            return policy.default_account
+        raise Unsatisfiable(f"user {user} belongs to no account; ask an admin to add them")
+    account = policy.account(requested)
+    if account is None:
+        known = ", ".join(a.name for a in policy.accounts)
+        raise Unsatisfiable(f"unknown account {requested!r}; accounts: {known}")
+    open_default = policy.open_default_account and requested == policy.default_account
+    if account.users and user not in account.users and not open_default:
+        allowed = ", ".join(mine) or "none"
+        raise Unsatisfiable(
+            f"user {user} may not use account {requested!r} (their accounts: {allowed})"
+        )
+    return account.name
+
+
+def _partition(policy: Policy, requested: str | None) -> Partition:
+    partition = policy.partition(requested or policy.default_partition)
+    if partition is None:
+        known = ", ".join(p.name for p in policy.partitions)
+        raise Unsatisfiable(f"unknown partition {requested!r}; partitions: {known}")
+    return partition
+
+
+def _qos(policy: Policy, requested: str | None) -> Qos:
+    qos = policy.qos_named(requested or policy.default_qos)
+    if qos is None:
+        known = ", ".join(q.name for q in policy.qos)
+        raise Unsatisfiable(f"unknown QOS {requested!r}; QOS: {known}")
+    return qos
+
+
+def _time_limit(spec: JobSpec, partition: Partition, qos: Qos) -> int:
+    cap = min(partition.max_time, qos.max_time or partition.max_time)
+    if spec.time_limit is None:
+        return min(partition.default_time, cap)
+    if spec.time_limit > cap:
+        raise Unsatisfiable(
+            f"--time {format_duration(spec.time_limit)} exceeds the limit of "
+            f"{format_duration(cap)} for partition {partition.name} / QOS {qos.name}"
+        )
+    return spec.time_limit
+
+
+def _check_gpus(
+    platform: Platform, spec: JobSpec, partition: Partition, qos: Qos, account: str
+) -> None:
+    models = [g.model.lower() for g in platform.inventory.gpus]
+    if spec.gpu_type is not None:
+        wanted = spec.gpu_type.lower()
+        models = [m for m in models if wanted in m]
+        if not models:
+            have = ", ".join(sorted({g.model for g in platform.inventory.gpus})) or "none"
+            raise Unsatisfiable(f"no GPU of model {spec.gpu_type!r} here (GPUs: {have})")
+    if spec.gpus > len(models):
+        raise Unsatisfiable(
+            f"the job asks for {spec.gpus} GPUs but this machine has {len(models)}"
+        )
+    caps = {
+        f"partition {partition.name} allows": partition.max_gpus_per_job,
+        f"QOS {qos.name} allows a user": qos.max_gpus_per_user,
+        "a user may hold": platform.policy.max_gpus_per_user,
+        f"account {account} may hold": _account_cap(platform.policy, account),
+    }
+    for what, cap in caps.items():
+        if cap is not None and spec.gpus > cap:
+            raise Unsatisfiable(f"the job asks for {spec.gpus} GPUs but {what} at most {cap}")
+
+
+def _account_cap(policy: Policy, name: str) -> int | None:
+    account = policy.account(name)
+    if account is None:
+        return None
+    caps = [c for c in (account.max_gpus, account.max_gpus_per_user) if c is not None]
+    return min(caps) if caps else None
+
+
+def _check_signal(name: str) -> None:
+    if not hasattr(signals, "SIG" + name.upper().removeprefix("SIG")):
+        raise InvalidSpec(f"unknown signal {name!r} in --signal")
+
+
+def _check_dependencies(platform: Platform, text: str | None) -> None:
+    if text is None:
+        return
+    deps = parse_dependency(text)
+    wanted = {d.job_id for d in deps.items}
+    known = platform.store.states_of(wanted)
+    missing = sorted(wanted - known.keys())
+    if missing:
+        raise NotFound(f"--dependency names unknown job(s): {', '.join(map(str, missing))}")

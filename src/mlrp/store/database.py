@@ -1,0 +1,286 @@
+"""Jobs, usage and daemon metadata in SQLite.
+
+Contract: every state change is a guarded update (`WHERE state = expected`) that checks
+the transition table first; transactions are short and never wrap a subprocess or
+network call. One `Store` per process; the daemon calls it from its event loop only.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from mlrp.errors import InvalidTransition
+from mlrp.models.jobs import Job, JobSpec
+from mlrp.models.reasons import Reason
+from mlrp.models.states import JobState, can_transition
+from mlrp.store.schema import SCHEMA
+
+JSON_COLUMNS = ("gpus", "priority_factors")
+INSERT_COLUMNS = (
+    "array_job_id", "array_task_id", "array_throttle", "name", "user", "uid", "gid",
+    "account", "partition", "qos", "state", "reason", "held", "spec", "gpu_count",
+    "submit_time", "begin_time", "time_limit", "priority",
+)  # fmt: skip
+# Columns of `mlrp queue` rows: enough to list, cheap to read.
+QUEUE_COLUMNS = (
+    "id", "array_job_id", "array_task_id", "name", "user", "account", "partition", "qos",
+    "state", "reason", "held", "gpu_count", "gpus", "submit_time", "start_time", "end_time",
+    "time_limit", "priority", "expected_start", "exit_code", "exit_signal",
+)  # fmt: skip
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # --- jobs: create ------------------------------------------------------------------
+
+    def insert_jobs(self, jobs: Sequence[Job], *, as_array: bool) -> list[int]:
+        """Insert jobs (their `id` is ignored) and return the new ids in order. With
+        `as_array`, every job's array_job_id becomes the first new id."""
+        sql = (
+            f"INSERT INTO jobs ({', '.join(INSERT_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in INSERT_COLUMNS)})"
+        )
+        ids: list[int] = []
+        with self.transaction() as db:
+            for job in jobs:
+                cursor = db.execute(sql, _insert_values(job))
+                assert cursor.lastrowid is not None
+                ids.append(cursor.lastrowid)
+            if as_array and ids:
+                db.execute(
+                    "UPDATE jobs SET array_job_id = ? WHERE id BETWEEN ? AND ?",
+                    (ids[0], ids[0], ids[-1]),
+                )
+        return ids
+
+    # --- jobs: read --------------------------------------------------------------------
+
+    def get(self, job_id: int) -> Job | None:
+        row = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return _job_from_row(row) if row else None
+
+    def get_many(self, job_ids: Iterable[int]) -> list[Job]:
+        ids = list(job_ids)
+        if not ids:
+            return []
+        marks = ",".join("?" for _ in ids)
+        rows = self.db.execute(f"SELECT * FROM jobs WHERE id IN ({marks})", ids).fetchall()
+        return [_job_from_row(r) for r in rows]
+
+    def array_tasks(self, array_job_id: int) -> list[Job]:
+        rows = self.db.execute(
+            "SELECT * FROM jobs WHERE array_job_id = ? ORDER BY id", (array_job_id,)
+        ).fetchall()
+        return [_job_from_row(r) for r in rows]
+
+    def active_jobs(self) -> list[Job]:
+        rows = self.db.execute(
+            "SELECT * FROM jobs WHERE state IN ('PENDING', 'RUNNING') ORDER BY id"
+        ).fetchall()
+        return [_job_from_row(r) for r in rows]
+
+    def find(
+        self,
+        *,
+        states: Sequence[JobState] | None = None,
+        user: str | None = None,
+        account: str | None = None,
+        name: str | None = None,
+        ended_since: float | None = None,
+        limit: int | None = None,
+    ) -> list[Job]:
+        where, params = _filters(states, user, account, name, ended_since)
+        sql = f"SELECT * FROM jobs{where} ORDER BY id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [_job_from_row(r) for r in self.db.execute(sql, params).fetchall()]
+
+    def queue_rows(
+        self,
+        *,
+        states: Sequence[JobState] | None = None,
+        user: str | None = None,
+        account: str | None = None,
+        name: str | None = None,
+        ended_since: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """Listing rows as plain dicts (no spec parsing): the fast path of `mlrp queue`."""
+        where, params = _filters(states, user, account, name, ended_since)
+        sql = f"SELECT {', '.join(QUEUE_COLUMNS)} FROM jobs{where} ORDER BY id"
+        rows = []
+        for row in self.db.execute(sql, params):
+            item = dict(row)
+            item["gpus"] = json.loads(item["gpus"])
+            item["held"] = bool(item["held"])
+            rows.append(item)
+        return rows
+
+    def states_of(self, job_ids: Iterable[int]) -> dict[int, tuple[JobState, ...]]:
+        """For each id: the state of that job, or of every task when it is an array."""
+        ids = list(set(job_ids))
+        if not ids:
+            return {}
+        marks = ",".join("?" for _ in ids)
+        sql = (
+            f"SELECT id, array_job_id, state FROM jobs WHERE id IN ({marks}) "
+            f"OR array_job_id IN ({marks})"
+        )
+        found: dict[int, list[JobState]] = {}
+        for row in self.db.execute(sql, ids + ids):
+            key = row["array_job_id"] if row["array_job_id"] in ids else row["id"]
+            found.setdefault(key, []).append(JobState(row["state"]))
+        return {k: tuple(v) for k, v in found.items()}
+
+    def count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
+
+    # --- jobs: change ------------------------------------------------------------------
+
+    def transition(self, job_id: int, old: JobState, new: JobState, **fields: Any) -> bool:
+        """Move a job from `old` to `new`, setting `fields`; False if it was no longer in
+        `old` (someone else changed it first). Raises on a transition the table forbids."""
+        if not can_transition(old, new):
+            raise InvalidTransition(f"job {job_id}: {old} -> {new} is not allowed")
+        assignments, values = _assignments({"state": new.value, **fields})
+        cursor = self.db.execute(
+            f"UPDATE jobs SET {assignments} WHERE id = ? AND state = ?",
+            (*values, job_id, old.value),
+        )
+        return cursor.rowcount == 1
+
+    def update(self, job_id: int, **fields: Any) -> None:
+        """Set non-state fields (hold flag, supervisor handle...)."""
+        if "state" in fields:
+            raise ValueError("use transition() to change a job's state")
+        assignments, values = _assignments(fields)
+        self.db.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*values, job_id))
+
+    def save_pending_info(
+        self, infos: Iterable[tuple[int, Reason, float, Mapping[str, float], float | None]]
+    ) -> None:
+        """Bulk-record (id, reason, priority, factors, expected_start) for pending jobs."""
+        rows = [
+            (reason.value, priority, json.dumps(factors), expected, job_id)
+            for job_id, reason, priority, factors, expected in infos
+        ]
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE jobs SET reason = ?, priority = ?, priority_factors = ?, "
+                "expected_start = ? WHERE id = ? AND state = 'PENDING'",
+                rows,
+            )
+
+    # --- usage -------------------------------------------------------------------------
+
+    def usage(self) -> dict[tuple[str, str], float]:
+        rows = self.db.execute("SELECT account, user, gpu_seconds FROM usage")
+        return {(r["account"], r["user"]): r["gpu_seconds"] for r in rows}
+
+    def decay_and_add_usage(self, factor: float, added: Mapping[tuple[str, str], float]) -> None:
+        """Multiply every usage by `factor` (decay), then add `added` GPU-seconds."""
+        with self.transaction() as db:
+            db.execute("UPDATE usage SET gpu_seconds = gpu_seconds * ?", (factor,))
+            db.executemany(
+                "INSERT INTO usage (account, user, gpu_seconds) VALUES (?, ?, ?) "
+                "ON CONFLICT(account, user) DO UPDATE SET gpu_seconds = gpu_seconds + ?",
+                [(a, u, s, s) for (a, u), s in added.items()],
+            )
+
+    # --- metadata ----------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row["value"]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+
+def _insert_values(job: Job) -> tuple[Any, ...]:
+    return (
+        job.array_job_id, job.array_task_id, job.array_throttle, job.name, job.user,
+        job.uid, job.gid, job.account, job.partition, job.qos, job.state.value,
+        job.reason.value, int(job.held), job.spec.model_dump_json(), job.spec.gpus,
+        job.submit_time, job.begin_time, job.time_limit, job.priority,
+    )  # fmt: skip
+
+
+def _assignments(fields: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    names = ", ".join(f"{name} = ?" for name in fields)
+    return names, [_to_column(name, value) for name, value in fields.items()]
+
+
+def _to_column(name: str, value: Any) -> Any:
+    if name in JSON_COLUMNS:
+        return json.dumps(list(value) if name == "gpus" else value)
+    if isinstance(value, JobState | Reason):
+        return value.value
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _filters(
+    states: Sequence[JobState] | None,
+    user: str | None,
+    account: str | None,
+    name: str | None,
+    ended_since: float | None,
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if states:
+        clauses.append(f"state IN ({','.join('?' for _ in states)})")
+        params.extend(s.value for s in states)
+    for column, value in (("user", user), ("account", account), ("name", name)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if ended_since is not None:
+        clauses.append("(end_time >= ? OR state IN ('PENDING', 'RUNNING'))")
+        params.append(ended_since)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _job_from_row(row: sqlite3.Row) -> Job:
+    data = dict(row)
+    data["spec"] = JobSpec.model_validate_json(data["spec"])
+    data["gpus"] = json.loads(data["gpus"])
+    data["priority_factors"] = json.loads(data["priority_factors"])
+    data["held"] = bool(data["held"])
+    data["state"] = JobState(data["state"])
+    data["reason"] = Reason(data["reason"])
+    data.pop("gpu_count")
+    return Job.model_construct(**data)
+
+
