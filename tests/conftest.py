@@ -113,7 +113,9 @@ class Daemon:
     def job(self, job_id: int) -> dict[str, Any]:
         return self.client.job(job_id)
 
-    def wait(self, job_id: int, states: set[str] | None = None, timeout: float = 30) -> dict[str, Any]:
+    def wait(
+        self, job_id: int, states: set[str] | None = None, timeout: float = 30
+    ) -> dict[str, Any]:
         wanted = states or TERMINAL
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -101,8 +101,6 @@ def check_policy(policy: Policy, source: str) -> None:
             raise ConfigError(
                 f"{source}: account {account.name!r} has unknown parent {account.parent!r}"
             )
-    if policy.account(policy.default_account) is None:
-        raise ConfigError(f"{source}: default_account {policy.default_account!r} is not an account")
     if policy.partition(policy.default_partition) is None:
         raise ConfigError(
             f"{source}: default_partition {policy.default_partition!r} is not a partition"

@@ -172,9 +172,7 @@ async def hold_jobs(platform: PlatformDep, caller: CallerDep, selection: Selecti
 
 
 @router.post("/jobs/release")
-async def release_jobs(
-    platform: PlatformDep, caller: CallerDep, selection: Selection
-) -> Affected:
+async def release_jobs(platform: PlatformDep, caller: CallerDep, selection: Selection) -> Affected:
     jobs = control.set_held(platform, caller, _select(platform, selection), False)
     return Affected(jobs=[j.display_id for j in jobs])
 

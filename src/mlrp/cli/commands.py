@@ -17,6 +17,10 @@ from mlrp.errors import DaemonUnavailable, MlrpError
 from mlrp.paths import daemon_log_path, home_dir, socket_path
 
 START_TIMEOUT = 30.0
+MODE_HELP = (
+    "personal: every job runs as the daemon's user; multi-user: jobs run as their callers "
+    "(needs root); auto (default): multi-user when root"
+)
 
 
 def register(sub: Any) -> None:
@@ -25,9 +29,7 @@ def register(sub: Any) -> None:
     up.add_argument("--config", type=Path, help="config file (default $MLRP_HOME/config.toml)")
     up.add_argument("--simulated-gpus", type=int, metavar="N",
                     help="use N simulated GPUs instead of real ones")  # fmt: skip
-    up.add_argument("--mode", choices=["auto", "personal", "multi-user"],
-                    help="personal: every job runs as the daemon's user; multi-user: jobs "
-                         "run as their callers (needs root); auto: multi-user when root")  # fmt: skip
+    up.add_argument("--mode", choices=["auto", "personal", "multi-user"], help=MODE_HELP)
     up.set_defaults(handler=cmd_up)
 
     down = sub.add_parser("down", help="stop the daemon (running jobs keep running)")
@@ -53,7 +55,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     from mlrp.daemon.server import DaemonOptions, serve
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     serve(DaemonOptions(home=home, config_file=args.config,
                         simulated_gpus=args.simulated_gpus, mode=args.mode))  # fmt: skip
     return 0
@@ -149,10 +153,10 @@ def cmd_share(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=1))
         return 0
     print(table(
-        ["ACCOUNT", "USER", "RAWSHARES", "NORMSHARES", "RAWUSAGE(GPU-h)", "NORMUSAGE",
+        ["ACCOUNT", "USER", "RAWSHARES", "NORMSHARES", "RAWUSAGE(GPU-s)", "NORMUSAGE",
          "EFFECTVUSAGE", "FAIRSHARE"],
         [[" " * r["depth"] + r["account"], r["user"] or "", r["raw_shares"],
-          f"{r['norm_shares']:.6f}", f"{r['raw_usage'] / 3600:.2f}", f"{r['norm_usage']:.6f}",
+          f"{r['norm_shares']:.6f}", f"{r['raw_usage']:.0f}", f"{r['norm_usage']:.6f}",
           f"{r['effective_usage']:.6f}", f"{r['fairshare']:.6f}"] for r in rows],
     ))  # fmt: skip
     return 0

@@ -29,8 +29,9 @@ def register(sub: Any) -> None:
 
     history = sub.add_parser("history", help="jobs, ended ones included (like sacct)")
     _filters(history)
-    history.add_argument("--since", default="1d",
-                         help="how far back: 30m, 12h, 7d or an ISO date (default 1d)")
+    history.add_argument(
+        "--since", default="1d", help="how far back: 30m, 12h, 7d or an ISO date (default 1d)"
+    )
     history.set_defaults(handler=cmd_history)
 
     show = sub.add_parser("show", help="everything about one job")
@@ -88,8 +89,16 @@ def cmd_queue(args: argparse.Namespace) -> int:
     lines = []
     for job in rows:
         where = gpu_list(job["gpus"]) if job["state"] == "RUNNING" else f"({_reason(job)})"
-        line = [job["display_id"], job["user"], job["account"], job["name"][:24],
-                SHORT[job["state"]], duration(elapsed(job, now)), job["gpu_count"], where]
+        line = [
+            job["display_id"],
+            job["user"],
+            job["account"],
+            job["name"][:24],
+            SHORT[job["state"]],
+            duration(elapsed(job, now)),
+            job["gpu_count"],
+            where,
+        ]
         if args.start:
             line.insert(6, timestamp(job["expected_start"]) or "N/A")
         lines.append(line)
@@ -160,7 +169,8 @@ def render_job(job: dict[str, Any]) -> str:
         parts = " ".join(f"{k}={v:.4f}" for k, v in sorted(factors.items()))
         lines.append(f"   PriorityFactors {parts}")
     lines += [
-        f"   GPUs={spec['gpus']}" + (f" GpuType={spec['gpu_type']}" if spec["gpu_type"] else "")
+        f"   GPUs={spec['gpus']}"
+        + (f" GpuType={spec['gpu_type']}" if spec["gpu_type"] else "")
         + f" AllocatedGPUs={gpu_list(job['gpus']) or '-'} CPUs={spec['cpus_per_task']}"
         + f" Mem={spec['mem_mb'] or '-'}M",
         f"   TimeLimit={duration(job['time_limit'])} SubmitTime={timestamp(job['submit_time'])}"
@@ -168,12 +178,13 @@ def render_job(job: dict[str, Any]) -> str:
         f" EndTime={timestamp(job['end_time']) or '-'}",
         f"   ExpectedStart={timestamp(job['expected_start']) or '-'}"
         f" Restarts={job['restart_count']}",
-        f"   ExitCode={_exit(job) or '-'}" + (f" Message={job['message']}" if job["message"] else ""),
+        f"   ExitCode={_exit(job) or '-'}"
+        + (f" Message={job['message']}" if job["message"] else ""),
         f"   Dependency={spec['dependency'] or '-'} Array={spec['array'] or '-'}",
         f"   StdOut={job['stdout_path']}",
         f"   StdErr={job['stderr_path']}",
     ]
-    if "argv" in spec and spec["argv"]:
+    if spec.get("argv"):
         lines.append(f"   Command={' '.join(spec['argv'])}")
     return "\n".join(lines)
 

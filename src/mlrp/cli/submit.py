@@ -100,8 +100,10 @@ def _from_file(
         override.pop("argv", None)
         override.pop("env", None)
         return {**spec, **override}
-    return spec_from_script(text, cli_tokens=options, script_args=args, environ=environ,
+    spec = spec_from_script(text, cli_tokens=options, script_args=args, environ=environ,
                             now=now, source=str(path))  # fmt: skip
+    spec.setdefault("name", path.name)
+    return spec
 
 
 def split_tokens(tokens: list[str]) -> tuple[list[str], list[str], dict[str, Any]]:

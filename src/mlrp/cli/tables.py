@@ -41,6 +41,8 @@ def gpu_list(indices: Sequence[int]) -> str:
 
 
 def elapsed(job: dict[str, Any], now: float) -> float | None:
-    if job.get("start_time") is None:
+    start: float | None = job.get("start_time")
+    if start is None:
         return None
-    return (job.get("end_time") or now) - job["start_time"]
+    end: float = job.get("end_time") or now
+    return end - start

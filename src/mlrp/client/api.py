@@ -21,7 +21,7 @@ class Client:
 
     def submit(self, spec: dict[str, Json]) -> dict[str, Json]:
         """Submit one spec (see mlrp.models.jobs.JobSpec); returns ids and display ids."""
-        return self._call("POST", "/api/v1/jobs", spec)
+        return dict(self._call("POST", "/api/v1/jobs", spec))
 
     def submit_batch(self, specs: list[dict[str, Json]]) -> list[dict[str, Json]]:
         """Submit many specs at once, all or none."""
@@ -47,7 +47,7 @@ class Client:
         return list(self._call("GET", path)["jobs"])
 
     def job(self, job_id: int) -> dict[str, Json]:
-        return self._call("GET", f"/api/v1/jobs/{job_id}")
+        return dict(self._call("GET", f"/api/v1/jobs/{job_id}"))
 
     def logs(self, job_id: int, *, stream: str = "out", offset: int = 0) -> tuple[bytes, int, str]:
         """(bytes from offset, next offset, job state)."""
@@ -80,7 +80,7 @@ class Client:
         return list(self._call("GET", "/api/v1/share"))
 
     def whoami(self) -> dict[str, Json]:
-        return self._call("GET", "/api/v1/whoami")
+        return dict(self._call("GET", "/api/v1/whoami"))
 
     def stop_daemon(self) -> None:
         self._call("POST", "/api/v1/daemon/stop", {})

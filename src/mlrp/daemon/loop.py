@@ -8,6 +8,7 @@ begin times, ages and expected starts stay current. Errors are logged; the loop 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from mlrp.services import accounting, runtime, scheduling
@@ -29,10 +30,8 @@ class SchedulingLoop:
 
     async def run(self) -> None:
         while not self.stopping:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.event.wait(), timeout=self.tick)
-            except TimeoutError:
-                pass
             woken = self.event.is_set()
             self.event.clear()
             try:

@@ -57,7 +57,7 @@ def build_platform(options: DaemonOptions) -> Platform:
     inventory = discover(config.hardware, simulated_gpus=options.simulated_gpus)
     return Platform(
         config=config, home=home, store=Store(database_path(home)), inventory=inventory,
-        executor=LocalExecutor(ended_dir=ended_dir(home)), clock=time.time,
+        executor=LocalExecutor(home, ended_dir=ended_dir(home)), clock=time.time,
         multi_user=multi_user,
     )  # fmt: skip
 

@@ -99,9 +99,9 @@ class Executor(Protocol):
     def launch(self, launch: Launch) -> Handle:
         """Start the job asynchronously and return at once.
 
-        Raises ValueError for an unusable `Launch` (empty argv, unknown signal, a job id
-        already running here) and OSError when the job could not be set up. Problems
-        inside the job's own start (command not found, output file not writable...) are
+        Raises ValueError for an unusable `Launch` (empty argv, a job id already running
+        here) and OSError when the job could not be set up. Problems of the job's own
+        start (unknown signal name, command not found, output file not writable...) are
         not raised: the job ends FAILED with a message, reported by `poll`.
         """
         ...
@@ -129,4 +129,9 @@ class Executor(Protocol):
         killing whatever is left of that job. Handles of jobs already watched are
         ignored.
         """
+        ...
+
+    def purge(self, job_id: int) -> None:
+        """Forget an ended job whose end has been recorded (and delete what the executor
+        kept of it, such as its environment). Raises ValueError while it runs."""
         ...

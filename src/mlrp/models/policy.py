@@ -5,7 +5,7 @@ Built from the config file by `mlrp.config`; read by the pure scheduler.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 DAY = 86400
 
@@ -59,12 +59,17 @@ class Policy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     accounts: list[Account] = Field(default_factory=lambda: [Account(name="default")])
-    default_account: str = "default"
+    default_account: str | None = "default"
     partitions: list[Partition] = Field(
         default_factory=lambda: [
             Partition(name="batch"),
-            Partition(name="interactive", max_time=8 * 3600, default_time=3600,
-                      max_gpus_per_job=2, priority_tier=1),
+            Partition(
+                name="interactive",
+                max_time=8 * 3600,
+                default_time=3600,
+                max_gpus_per_job=2,
+                priority_tier=1,
+            ),
         ]
     )
     default_partition: str = "batch"
@@ -84,6 +89,14 @@ class Policy(BaseModel):
     reservations: int = Field(default=1, ge=1)  # EASY: how many top jobs get reservations
     # Users not listed in any account may submit to the default account.
     open_default_account: bool = True
+
+    @model_validator(mode="after")
+    def _default_account_exists(self) -> Policy:
+        """A config that lists its own accounts but not `default_account` has no default:
+        every user must then be listed in an account (as Slurm's associations)."""
+        if self.default_account is not None and self.account(self.default_account) is None:
+            object.__setattr__(self, "default_account", None)
+        return self
 
     def account(self, name: str) -> Account | None:
         return next((a for a in self.accounts if a.name == name), None)

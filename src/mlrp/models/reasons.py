@@ -28,7 +28,9 @@ EXPLANATIONS: dict[Reason, str] = {
     Reason.PRIORITY: "higher-priority jobs are ahead of it in the queue",
     Reason.RESOURCES: "it is next in line, waiting for enough GPUs to be free at once",
     Reason.DEPENDENCY: "waiting for the jobs it depends on",
-    Reason.DEPENDENCY_NEVER_SATISFIED: "a job it depends on ended in a way that can never satisfy it",
+    Reason.DEPENDENCY_NEVER_SATISFIED: (
+        "a job it depends on ended in a way that can never satisfy it"
+    ),
     Reason.BEGIN_TIME: "its --begin time has not come yet",
     Reason.HELD_USER: "held by its owner (mlrp release to let it run)",
     Reason.HELD_ADMIN: "held by an administrator",

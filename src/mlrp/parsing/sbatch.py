@@ -5,7 +5,8 @@ Contract:
 * `read_directives(script_text)` returns the option tokens of the script's #SBATCH
   lines, by Slurm's rules: only lines before the first line that is neither blank nor a
   comment count; "#SBATCH" must start the line; values use shell quoting (shlex); an
-  unquoted '#' that starts a word begins a comment.
+  unquoted '#' that starts a word begins a comment (as in the shell: unlike Slurm, a '#'
+  inside a word such as --output=run#1.log is kept).
 * `parse_options(tokens, now=..., source=...)` parses sbatch options ("--opt=value",
   "--opt value", "-X value", "-Xvalue", "-H" flags) into a dict of `JobSpec` fields plus
   two intermediate keys: "export" (the raw --export text) and "wrap" (--wrap's command).
@@ -19,6 +20,8 @@ Contract:
   a command-line --gpus=4 replaces a script's --gres=gpu:a100:2 entirely. --signal sets
   "signal" and "signal_before"; --time=UNLIMITED sets "time_limit" to None.
 * `resolve_export(export, environ)` implements Slurm's --export semantics.
+* `VALUELESS_OPTIONS` lists the options that never take the next token as their value
+  (flags, and --nice whose value can only be attached), for splitting a command line.
 * `ignored_options(tokens)` names the accepted-but-ignored options (--mail-type,
   --mail-user, --comment) so the CLI can warn about them.
 
@@ -82,11 +85,15 @@ def _fail(shown: str, value: str, problem: str) -> InvalidSpec:
     return InvalidSpec(f"invalid {shown} {value!r}: {problem}")
 
 
-def _integer(value: str, shown: str, low: int, high: int) -> int:
+def _integer(value: str, shown: str, low: int, high: int, whole: str | None = None) -> int:
+    """`value` as an int in [low, high]; errors quote `whole`, the option's full value."""
     match = re.fullmatch(r"[+-]?[0-9]{1,9}", value.strip())
     number = int(match.group(0)) if match else None
     if number is None or not low <= number <= high:
-        raise _fail(shown, value, f"expected a whole number from {low} to {high}")
+        what = "a whole number" if whole is None else f"{value!r} to be a whole number"
+        raise _fail(
+            shown, value if whole is None else whole, f"expected {what} from {low} to {high}"
+        )
     return number
 
 
@@ -171,7 +178,8 @@ def _gpus(value: str, shown: str, now: float) -> Fields:
     model, colon, count = value.strip().rpartition(":")
     if "," in value:
         raise _fail(shown, value, "give one GPU model, e.g. a100:2")
-    return _gpu_fields(_integer(count, shown, 0, 4096), model if colon else None, shown, value)
+    number = _integer(count, shown, 0, 4096, whole=value)
+    return _gpu_fields(number, model if colon else None, shown, value)
 
 
 def _gres(value: str, shown: str, now: float) -> Fields:
@@ -195,7 +203,7 @@ def _gres_gpu(parts: list[str], shown: str, value: str) -> Fields:
     if len(parts) > 2:
         raise _fail(shown, value, "expected gpu, gpu:N or gpu:MODEL:N")
     model = parts[0] if len(parts) == 2 else None
-    return _gpu_fields(_integer(parts[-1], shown, 0, 4096), model, shown, value)
+    return _gpu_fields(_integer(parts[-1], shown, 0, 4096, whole=value), model, shown, value)
 
 
 # ------------------------------------------------------------------- nodes and tasks
@@ -237,7 +245,7 @@ def _signal(value: str, shown: str, now: float) -> Fields:
         "signal_before": (
             DEFAULT_SIGNAL_TIME
             if seconds is None
-            else _integer(seconds, shown, 0, MAX_SIGNAL_TIME)
+            else _integer(seconds, shown, 0, MAX_SIGNAL_TIME, whole=value)
         ),
     }
 
@@ -277,9 +285,7 @@ def _export_items(text: str, shown: str = "--export") -> _Export:
 def _export_item(word: str, shown: str, text: str) -> tuple[str, str | None]:
     name, equals, value = word.partition("=")
     if _ENV_NAME.fullmatch(name) is None:
-        raise _fail(
-            shown, text, f"{word!r} is not ALL, NONE, a variable name or NAME=value"
-        )
+        raise _fail(shown, text, f"{word!r} is not ALL, NONE, a variable name or NAME=value")
     return name, value if equals else None
 
 
@@ -338,6 +344,15 @@ _OPTIONS: tuple[_Option, ...] = (
 _BY_LONG = {option.long: option for option in _OPTIONS}
 _BY_SHORT = {option.short: option for option in _OPTIONS if option.short}
 
+VALUELESS_OPTIONS = frozenset(
+    name
+    for option in _OPTIONS
+    if option.arity != "value"
+    for name in (option.long, option.short)
+    if name is not None
+)
+"""Options that never consume the next token ("--hold", "-H", "--nice", ...)."""
+
 
 # --------------------------------------------------------------------------- scanning
 
@@ -349,7 +364,9 @@ def _unknown(token: _Token, name: str) -> InvalidSpec:
 
 def _stray(token: _Token) -> InvalidSpec:
     if token.text in ("hetjob", "packjob"):
-        return InvalidSpec(f"{token.where}: heterogeneous jobs ({token.text}) need the Slurm backend")
+        return InvalidSpec(
+            f"{token.where}: heterogeneous jobs ({token.text}) need the Slurm backend"
+        )
     return InvalidSpec(f"{token.where}: unexpected argument {token.text!r} (options start with -)")
 
 
@@ -438,6 +455,7 @@ def _strip_comment(text: str) -> str:
     escaped = False
     word_start = True
     for index, char in enumerate(text):
+        literal = escaped or bool(quote)
         if escaped:
             escaped = False
         elif char == "\\" and quote != "'":
@@ -448,7 +466,7 @@ def _strip_comment(text: str) -> str:
             quote = char
         elif char == "#" and word_start:
             return text[:index]
-        word_start = char.isspace() and not escaped
+        word_start = char.isspace() and not literal
     return text
 
 

@@ -39,6 +39,7 @@ class Machine:
         "_capacity",
         "_free",
         "_free_count",
+        "_freeable",
         "_groups",
         "_indices",
         "_model",
@@ -71,6 +72,10 @@ class Machine:
             if slot.job_id is not None and slot.index not in busy:
                 busy[slot.index] = math.inf
         self._busy_until = busy  # only GPUs busy now
+        # GPUs of each model that will be free at some time (not held forever)
+        self._freeable = Counter(
+            self._model[g] for g in self._indices if busy.get(g, now) < math.inf
+        )
         self._free = {g for g in self._indices if g not in busy}
         self._free_count = Counter(self._model[g] for g in self._free)
         groups = (frozenset(g for g in group if g in self._model) for group in link_groups)
@@ -135,8 +140,9 @@ class Machine:
         seconds, given the expected ends and the reservations already made, and which
         GPUs; the reservation is recorded. None if there is no such time."""
         pool = self._pool(gpu_type)
-        if n <= 0 or len(pool) < n:
-            return None
+        freeable = sum(self._freeable.values()) if gpu_type is None else self._freeable[gpu_type]
+        if n <= 0 or freeable < n:
+            return None  # also: there is then always a time, after every known end
         now = self.now
         release = sorted((self._busy_until.get(g, now), g) for g in pool)
         times = {t for t, _ in release if t < math.inf}

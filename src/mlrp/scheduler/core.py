@@ -7,7 +7,10 @@
    are free now without delaying any reservation.
 3. The first `policy.reservations` jobs that do not fit get a reservation (the earliest
    time enough GPUs of their type free up, and which GPUs), reason Resources and that
-   time as expected start. Other jobs that do not fit wait with reason Priority.
+   time as expected start. The first job that does not fit gets Resources even when no
+   such time exists (GPUs held by jobs the snapshot does not list); other jobs that do
+   not fit wait with reason Priority. Resources reads ResourcesGpuModel for a job asking
+   for a GPU model when enough GPUs are free now, only not of that model.
 4. Without `policy.backfill`, once a job is blocked by resources nothing below it starts
    (it still gets a reservation, for its expected start).
 
@@ -25,12 +28,12 @@ from mlrp.scheduler.decisions import Decisions, PendingInfo, PriorityBreakdown, 
 from mlrp.scheduler.eligibility import eligibility_reason
 from mlrp.scheduler.fairshare import fairshare_factors
 from mlrp.scheduler.limits import LimitCounters
-from mlrp.scheduler.priority import PriorityContext
+from mlrp.scheduler.priority import Factors, PriorityContext
 from mlrp.scheduler.snapshot import QueuedJob, Snapshot
 
-_Factors = tuple[float, float, float, float, float]
-# reason, expected start, position, priority factors, nice
-_Row = tuple[Reason, float | None, int, _Factors, int]
+_Priority = tuple[Factors, float]  # factors, total
+# reason, expected start, position, (factors, total), nice
+_Row = tuple[Reason, float | None, int, _Priority, int]
 
 
 class PendingView(Mapping[int, PendingInfo]):
@@ -48,8 +51,8 @@ class PendingView(Mapping[int, PendingInfo]):
     def __getitem__(self, job_id: int) -> PendingInfo:
         info = self._built.get(job_id)
         if info is None:
-            reason, expected, position, factors, nice = self._rows[job_id]
-            breakdown = self._context.make_breakdown(factors, nice)
+            reason, expected, position, (factors, total), nice = self._rows[job_id]
+            breakdown = self._context.make_breakdown(factors, total, nice)
             info = PendingInfo(reason, breakdown, expected, position)
             self._built[job_id] = info
         return info
@@ -87,35 +90,35 @@ def priority_context(snapshot: Snapshot) -> PriorityContext:
     return PriorityContext.build(snapshot.policy, len(snapshot.gpus), fairshare)
 
 
-def _ranked(
-    snapshot: Snapshot, context: PriorityContext
-) -> tuple[list[int], list[_Factors], list[float]]:
+def _ranked(snapshot: Snapshot, context: PriorityContext) -> tuple[list[int], list[_Priority]]:
     """Indices of the pending jobs, highest priority first (ties: submit time, then id),
-    with every job's factors and total."""
-    now = snapshot.now
+    and every job's priority factors and total."""
     pending = snapshot.pending
-    factors = [context.factors(job, now) for job in pending]
-    totals = [context.total(f, job.nice) for f, job in zip(factors, pending, strict=True)]
-    keys = [(-totals[i], job.submit_time, job.id, i) for i, job in enumerate(pending)]
+    evaluated = context.evaluate(pending, snapshot.now)
+    keys = [
+        (-total, job.submit_time, job.id, i)
+        for i, (job, (_, total)) in enumerate(zip(pending, evaluated, strict=True))
+    ]
     keys.sort()
-    return [key[3] for key in keys], factors, totals
+    return [key[3] for key in keys], evaluated
 
 
 def prioritize(snapshot: Snapshot) -> list[tuple[QueuedJob, PriorityBreakdown]]:
     """Every pending job with its priority, highest first (ties: submit time, then id)."""
     context = priority_context(snapshot)
-    order, factors, _ = _ranked(snapshot, context)
+    order, evaluated = _ranked(snapshot, context)
     pending = snapshot.pending
-    return [(pending[i], context.make_breakdown(factors[i], pending[i].nice)) for i in order]
+    return [(pending[i], context.make_breakdown(*evaluated[i], pending[i].nice)) for i in order]
 
 
 def decide(snapshot: Snapshot) -> Decisions:
+    """The jobs to start now, on which GPUs, and why every other pending job waits."""
     policy = snapshot.policy
     now = snapshot.now
     backfill = policy.backfill
     max_reservations = policy.reservations if backfill else 1
     context = priority_context(snapshot)
-    order, factors, _ = _ranked(snapshot, context)
+    order, evaluated = _ranked(snapshot, context)
     machine = Machine(now, snapshot.gpus, snapshot.running, snapshot.link_groups)
     counters = LimitCounters.build(policy, snapshot.running)
     running_names = {(r.user, r.name) for r in snapshot.running}
@@ -126,13 +129,14 @@ def decide(snapshot: Snapshot) -> Decisions:
     rows: dict[int, _Row] = {}
     pending = snapshot.pending
     total_gpus = machine.total
+    free_any = machine.free_count(None)
 
     for position, i in enumerate(order, start=1):
         job = pending[i]
         n = job.gpus
         gpu_type = job.gpu_type.lower() if job.gpu_type else None
         if n > (total_gpus if gpu_type is None else machine.capacity(gpu_type)):
-            rows[job.id] = (Reason.RESOURCES, None, position, factors[i], job.nice)
+            rows[job.id] = (Reason.RESOURCES, None, position, evaluated[i], job.nice)
             continue
         reason: Reason | None = None
         if (
@@ -152,21 +156,23 @@ def decide(snapshot: Snapshot) -> Decisions:
         if reason is None and blocked and not backfill:
             reason = Reason.PRIORITY
         if reason is not None:
-            rows[job.id] = (reason, None, position, factors[i], job.nice)
+            rows[job.id] = (reason, None, position, evaluated[i], job.nice)
             continue
 
-        end = now + job.time_limit
-        gpus = machine.try_place(n, gpu_type, end)
-        if gpus is not None:
-            machine.start(gpus, end)
-            counters.add_job(job)
-            running_names.add((job.user, job.name))
-            starts.append(Start(job.id, gpus))
-            continue
+        if n <= free_any:  # else it cannot fit now, whatever its model
+            end = now + job.time_limit
+            gpus = machine.try_place(n, gpu_type, end)
+            if gpus is not None:
+                machine.start(gpus, end)
+                free_any -= n
+                counters.add_job(job)
+                running_names.add((job.user, job.name))
+                starts.append(Start(job.id, gpus))
+                continue
 
         # Blocked by resources.
         waiting_for = Reason.RESOURCES
-        if gpu_type is not None and machine.free_count(gpu_type) < n <= machine.free_count(None):
+        if gpu_type is not None and machine.free_count(gpu_type) < n <= free_any:
             waiting_for = Reason.GPU_MODEL_BUSY  # enough GPUs are free, not of its model
         expected: float | None = None
         if len(machine.reservations) < max_reservations:
@@ -175,7 +181,7 @@ def decide(snapshot: Snapshot) -> Decisions:
                 expected = reservation.start
         if expected is None and blocked:
             waiting_for = Reason.PRIORITY
-        rows[job.id] = (waiting_for, expected, position, factors[i], job.nice)
+        rows[job.id] = (waiting_for, expected, position, evaluated[i], job.nice)
         blocked = True
 
     return Decisions(starts=tuple(starts), pending=PendingView(context, rows))

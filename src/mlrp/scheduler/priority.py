@@ -13,19 +13,21 @@ total = sum(weight * factor) - nice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from mlrp.models.policy import Policy, Weights
+from mlrp.models.policy import Policy
 from mlrp.scheduler.decisions import FACTOR_NAMES, PriorityBreakdown
 from mlrp.scheduler.snapshot import QueuedJob
+
+Factors = tuple[float, float, float, float, float]  # in FACTOR_NAMES order
 
 
 @dataclass(frozen=True, slots=True)
 class PriorityContext:
     """What the priority of every job of one pass depends on, looked up once."""
 
-    weights: Weights
+    weights: Factors  # in FACTOR_NAMES order
     age_max: float
     total_gpus: int
     qos_factor: Mapping[str, float]
@@ -49,56 +51,62 @@ class PriorityContext:
             p.name: (p.priority_tier / max_tier if max_tier > 0 else 0.0)
             for p in reversed(policy.partitions)
         }
-        return cls(policy.weights, policy.age_max, total_gpus, qos_factor, partition_factor,
+        w = policy.weights
+        weights = (
+            float(w.age),
+            float(w.fairshare),
+            float(w.job_size),
+            float(w.qos),
+            float(w.partition),
+        )
+        return cls(weights, policy.age_max, total_gpus, qos_factor, partition_factor,
                    fairshare)  # fmt: skip
 
-    def factors(self, job: QueuedJob, now: float) -> tuple[float, float, float, float, float]:
-        """The normalized factors of `job`, in FACTOR_NAMES order."""
-        eligible_since = job.submit_time
-        begin = job.begin_time
-        if begin is not None and begin > eligible_since:
-            eligible_since = begin
-        waited = now - eligible_since
+    def evaluate(self, jobs: Sequence[QueuedJob], now: float) -> list[tuple[Factors, float]]:
+        """Each job's normalized factors (in FACTOR_NAMES order) and total priority.
+
+        The one implementation of the formula, written as one loop over the queue.
+        """
+        wa, wf, ws, wq, wp = self.weights
         age_max = self.age_max
-        age = 0.0 if waited <= 0 else (1.0 if waited >= age_max else waited / age_max)
         total_gpus = self.total_gpus
-        size = 0.0
-        if total_gpus > 0 and job.gpus > 0:
-            size = 1.0 if job.gpus >= total_gpus else job.gpus / total_gpus
-        return (
-            age,
-            self.fairshare.get((job.account, job.user), 0.0),
-            size,
-            self.qos_factor.get(job.qos, 0.0),
-            self.partition_factor.get(job.partition, 0.0),
-        )
+        fairshare = self.fairshare.get
+        qos_factor = self.qos_factor.get
+        partition_factor = self.partition_factor.get
+        out: list[tuple[Factors, float]] = []
+        append = out.append
+        for job in jobs:
+            since = job.submit_time
+            begin = job.begin_time
+            if begin is not None and begin > since:
+                since = begin
+            waited = now - since
+            age = 0.0 if waited <= 0 else (1.0 if waited >= age_max else waited / age_max)
+            gpus = job.gpus
+            size = 0.0
+            if total_gpus > 0 and gpus > 0:
+                size = 1.0 if gpus >= total_gpus else gpus / total_gpus
+            fs = fairshare((job.account, job.user), 0.0)
+            qos = qos_factor(job.qos, 0.0)
+            partition = partition_factor(job.partition, 0.0)
+            total = wa * age + wf * fs + ws * size + wq * qos + wp * partition - job.nice
+            append(((age, fs, size, qos, partition), total))
+        return out
 
-    def total(self, factors: tuple[float, float, float, float, float], nice: int) -> float:
-        w = self.weights
-        age, fairshare, size, qos, partition = factors
-        return (
-            w.age * age
-            + w.fairshare * fairshare
-            + w.job_size * size
-            + w.qos * qos
-            + w.partition * partition
-            - nice
-        )
-
-    def make_breakdown(
-        self, factors: tuple[float, float, float, float, float], nice: int
-    ) -> PriorityBreakdown:
-        w = self.weights
-        weights = (w.age, w.fairshare, w.job_size, w.qos, w.partition)
+    def make_breakdown(self, factors: Factors, total: float, nice: int) -> PriorityBreakdown:
         return PriorityBreakdown(
-            total=self.total(factors, nice),
+            total=total,
             factors=dict(zip(FACTOR_NAMES, factors, strict=True)),
-            weighted={n: wt * f for n, wt, f in zip(FACTOR_NAMES, weights, factors, strict=True)},
+            weighted={
+                name: weight * factor
+                for name, weight, factor in zip(FACTOR_NAMES, self.weights, factors, strict=True)
+            },
             nice=nice,
         )
 
     def breakdown(self, job: QueuedJob, now: float) -> PriorityBreakdown:
-        return self.make_breakdown(self.factors(job, now), job.nice)
+        [(factors, total)] = self.evaluate((job,), now)
+        return self.make_breakdown(factors, total, job.nice)
 
 
 def priority(

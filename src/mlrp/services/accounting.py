@@ -16,8 +16,13 @@ MIN_INTERVAL = 1.0  # seconds between accruals; ends are charged exactly anyway
 
 
 def last_accrual(platform: Platform) -> float:
+    """When usage was last brought up to date (first call: now, and remembered)."""
     value = platform.store.get_meta(USAGE_AT)
-    return float(value) if value is not None else platform.clock()
+    if value is not None:
+        return float(value)
+    now = platform.clock()
+    platform.store.set_meta(USAGE_AT, repr(now))
+    return now
 
 
 def accrue(platform: Platform, *, force: bool = False) -> None:

@@ -56,8 +56,9 @@ def queue(
 ) -> list[dict[str, Any]]:
     states = states or ([] if ended_since is not None else [JobState.PENDING, JobState.RUNNING])
     rows = platform.store.queue_rows(
-        states=states, user=user, account=account, name=name, ended_since=ended_since
-    )
+        states=states, user=user, account=account, name=name, ended_since=ended_since,
+        by_priority=ended_since is None,
+    )  # fmt: skip
     for row in rows:
         if row["array_job_id"] is not None:
             row["display_id"] = f"{row['array_job_id']}_{row['array_task_id']}"
@@ -71,8 +72,10 @@ def gpus(platform: Platform) -> list[dict[str, Any]]:
     including processes that mlrp did not start."""
     running = platform.store.find(states=[JobState.RUNNING])
     holder = {gpu: job for job in running for gpu in job.gpus}
-    samples = {} if platform.inventory.source != "nvml" else nvml.sample(
-        [g.index for g in platform.inventory.gpus]
+    samples = (
+        {}
+        if platform.inventory.source != "nvml"
+        else nvml.sample([g.index for g in platform.inventory.gpus])
     )
     rows = []
     for gpu in platform.inventory.gpus:

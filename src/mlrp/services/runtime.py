@@ -13,7 +13,7 @@ import os
 import pwd
 from pathlib import Path
 
-from mlrp.executors.base import EndState, Ended, Handle, Launch
+from mlrp.executors.base import Ended, EndState, Handle, Launch
 from mlrp.executors.environment import job_environment
 from mlrp.models.jobs import Job
 from mlrp.models.reasons import Reason
@@ -79,7 +79,7 @@ def start(platform: Platform, job: Job, gpus: tuple[int, ...]) -> bool:
         return False
     try:
         handle = platform.executor.launch(_launch_of(platform, job, gpus))
-    except OSError as e:
+    except (OSError, ValueError) as e:
         log.exception("launch of job %s failed", job.id)
         platform.store.transition(
             job.id, JobState.RUNNING, JobState.FAILED,
@@ -152,6 +152,7 @@ def record_end(platform: Platform, ended: Ended) -> None:
             end_time=ended.end_time, exit_code=ended.exit_code, exit_signal=ended.signal,
             message=_message(job, ended),
         )  # fmt: skip
+    platform.executor.purge(job.id)
     platform.wake()
 
 

@@ -85,9 +85,13 @@ def _account(policy: Policy, user: str, requested: str | None) -> str:
     if requested is None:
         if mine:
             return mine[0]
-        if policy.open_default_account:
+        if policy.open_default_account and policy.default_account is not None:
             return policy.default_account
-        raise Unsatisfiable(f"user {user} belongs to no account; ask an admin to add them")
+        known = ", ".join(a.name for a in policy.accounts)
+        raise Unsatisfiable(
+            f"user {user} belongs to no account (accounts: {known}); ask an admin to add "
+            f"them to one in the config"
+        )
     account = policy.account(requested)
     if account is None:
         known = ", ".join(a.name for a in policy.accounts)
@@ -140,9 +144,7 @@ def _check_gpus(
             have = ", ".join(sorted({g.model for g in platform.inventory.gpus})) or "none"
             raise Unsatisfiable(f"no GPU of model {spec.gpu_type!r} here (GPUs: {have})")
     if spec.gpus > len(models):
-        raise Unsatisfiable(
-            f"the job asks for {spec.gpus} GPUs but this machine has {len(models)}"
-        )
+        raise Unsatisfiable(f"the job asks for {spec.gpus} GPUs but this machine has {len(models)}")
     caps = {
         f"partition {partition.name} allows": partition.max_gpus_per_job,
         f"QOS {qos.name} allows a user": qos.max_gpus_per_user,

@@ -129,10 +129,13 @@ class Store:
         account: str | None = None,
         name: str | None = None,
         ended_since: float | None = None,
+        by_priority: bool = False,
     ) -> list[dict[str, Any]]:
-        """Listing rows as plain dicts (no spec parsing): the fast path of `mlrp queue`."""
+        """Listing rows as plain dicts (no spec parsing): the fast path of `mlrp queue`.
+        `by_priority`: running jobs first, then pending ones by priority, as squeue."""
         where, params = _filters(states, user, account, name, ended_since)
-        sql = f"SELECT {', '.join(QUEUE_COLUMNS)} FROM jobs{where} ORDER BY id"
+        order = "state != 'RUNNING', priority DESC, id" if by_priority else "id"
+        sql = f"SELECT {', '.join(QUEUE_COLUMNS)} FROM jobs{where} ORDER BY {order}"
         rows = []
         for row in self.db.execute(sql, params):
             item = dict(row)
@@ -282,5 +285,3 @@ def _job_from_row(row: sqlite3.Row) -> Job:
     data["reason"] = Reason(data["reason"])
     data.pop("gpu_count")
     return Job.model_construct(**data)
-
-
