@@ -63,8 +63,10 @@ def mlrp(home: Path, *args: str, show: bool = True) -> str:
         print(f"\n$ mlrp {' '.join(args)}", flush=True)
     result = subprocess.run(
         [sys.executable, "-m", "mlrp.cli.main", *args],
-        env={**os.environ, "MLRP_HOME": str(home)}, capture_output=True, text=True,
-    )  # fmt: skip
+        env={**os.environ, "MLRP_HOME": str(home)},
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         raise SystemExit(f"mlrp {' '.join(args)} failed:\n{result.stderr}")
     if show:
@@ -76,9 +78,24 @@ def submit_workload(home: Path, script: Path) -> list[str]:
     ids = []
     for user, gpus, steps, count in WORKLOAD:
         for _ in range(count):
-            out = mlrp(home, "submit", "--parsable", "--as-user", user, "--gpus", str(gpus),
-                       "--time", "5:00", "--job-name", f"train-{gpus}g",
-                       "--", sys.executable, str(script), str(steps), show=False)  # fmt: skip
+            out = mlrp(
+                home,
+                "submit",
+                "--parsable",
+                "--as-user",
+                user,
+                "--gpus",
+                str(gpus),
+                "--time",
+                "5:00",
+                "--job-name",
+                f"train-{gpus}g",
+                "--",
+                sys.executable,
+                str(script),
+                str(steps),
+                show=False,
+            )
             ids.append(out.strip())
     print(f"submitted {len(ids)} jobs from alice, bob (vision) and carol (nlp)")
     return ids

@@ -57,13 +57,13 @@ NEVER = Reason.DEPENDENCY_NEVER_SATISFIED
 )
 def test_dependency_kinds(kind, states, expected):
     j = job(1, dependencies=(DepRef(kind, 7, None),))
-    assert dependency_reason(j, {7: states}) is expected
+    assert dependency_reason(j, {(7, None): states}) is expected
 
 
 @pytest.mark.parametrize("kind", ["after", "afterok", "afternotok", "afterany"])
 def test_unknown_job_never_satisfies(kind):
     j = job(1, dependencies=(DepRef(kind, 7, None),))
-    assert dependency_reason(j, {8: (CD,)}) is NEVER
+    assert dependency_reason(j, {(8, None): (CD,)}) is NEVER
 
 
 @pytest.mark.parametrize(
@@ -82,12 +82,18 @@ def test_unknown_job_never_satisfies(kind):
 def test_all_of_and_any_of(any_of, states7, states8, expected):
     deps = (DepRef("afterok", 7, None), DepRef("afterok", 8, None))
     j = job(1, dependencies=deps, dependency_any=any_of)
-    assert dependency_reason(j, {7: states7, 8: states8}) is expected
+    assert dependency_reason(j, {(7, None): states7, (8, None): states8}) is expected
 
 
 def test_array_dependency_uses_the_states_of_every_task():
+    j = job(1, dependencies=(DepRef("afterok", 7, None),))
+    assert dependency_reason(j, {(7, None): (CD, CD, R)}) is WAIT
+
+
+def test_array_task_dependency_uses_only_that_task():
     j = job(1, dependencies=(DepRef("afterok", 7, 2),))
-    assert dependency_reason(j, {7: (CD, CD, R)}) is WAIT
+    states = {(7, None): (CD, F, R), (7, 2): (CD,)}
+    assert dependency_reason(j, states) is None
 
 
 def test_held_begin_time_precedence():
@@ -95,7 +101,7 @@ def test_held_begin_time_precedence():
     assert eligibility_reason(job(1, begin_time=NOW + 10), NOW, {}) is Reason.BEGIN_TIME
     assert eligibility_reason(job(1, begin_time=NOW), NOW, {}) is None
     deps = (DepRef("afterok", 7, None),)
-    assert eligibility_reason(job(1, dependencies=deps), NOW, {7: (CD,)}) is None
+    assert eligibility_reason(job(1, dependencies=deps), NOW, {(7, None): (CD,)}) is None
 
 
 def test_decide_reports_eligibility_reasons_and_starts_the_rest():
@@ -108,7 +114,7 @@ def test_decide_reports_eligibility_reasons_and_starts_the_rest():
         job(6, dependencies=(DepRef("afterany", 8, None),)),
         job(7, begin_time=NOW - 60),
     ]
-    d = run(queue, dependency_states={7: (R,), 8: (F,)})
+    d = run(queue, dependency_states={(7, None): (R,), (8, None): (F,)})
     assert reasons(d) == {
         1: "JobHeldUser",
         2: "BeginTime",

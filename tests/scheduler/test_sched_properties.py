@@ -143,7 +143,7 @@ def snapshots(draw, busy: bool = False) -> Snapshot:
     pending = with_throttles(draw, pending)
     states = st.sampled_from(list(JobState))
     dependency_states = {
-        j: tuple(draw(st.lists(states, min_size=1, max_size=3))) for j in (1, 2, 3)
+        (j, None): tuple(draw(st.lists(states, min_size=1, max_size=3))) for j in (1, 2, 3)
     }
     usage = {(a, u): float(draw(st.integers(0, 10**6))) for a in ACCOUNTS for u in USERS[:2]}
     return Snapshot(
@@ -383,9 +383,9 @@ def test_every_job_eventually_runs(workload):
     for _ in range(3 * len(jobs) + 5):
         if not pending:
             break
-        states = {j.id: (JobState.PENDING,) for j in pending}
-        states.update({r.id: (JobState.RUNNING,) for r in running})
-        states.update({i: (JobState.COMPLETED,) for i in done})
+        states = {(j.id, None): (JobState.PENDING,) for j in pending}
+        states.update({(r.id, None): (JobState.RUNNING,) for r in running})
+        states.update({(i, None): (JobState.COMPLETED,) for i in done})
         holder = {g: r.id for r in running for g in r.gpus}
         snap = Snapshot(
             now=now,

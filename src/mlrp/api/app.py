@@ -94,9 +94,11 @@ router = APIRouter(prefix="/api/v1")
 @router.get("/whoami")
 async def whoami(platform: PlatformDep, caller: CallerDep) -> Identity:
     return Identity(
-        user=caller.user, uid=caller.uid, is_admin=caller.is_admin,
+        user=caller.user,
+        uid=caller.uid,
+        is_admin=caller.is_admin,
         multi_user=platform.multi_user,
-    )  # fmt: skip
+    )
 
 
 @router.post("/jobs", status_code=201)
@@ -179,9 +181,12 @@ async def release_jobs(platform: PlatformDep, caller: CallerDep, selection: Sele
 
 def _select(platform: Platform, selection: Selection) -> list[Any]:
     return control.select(
-        platform, selection.targets, user=selection.user, name=selection.name,
+        platform,
+        selection.targets,
+        user=selection.user,
+        name=selection.name,
         states=selection.states,
-    )  # fmt: skip
+    )
 
 
 @router.get("/gpus")

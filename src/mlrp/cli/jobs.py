@@ -1,47 +1,30 @@
-"""Job commands: queue, show, cancel, hold, release, logs, history."""
+"""Commands on single jobs: show, cancel, hold, release, logs."""
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 import time
-from datetime import datetime
 from typing import Any
 
-from mlrp.cli.tables import duration, elapsed, gpu_list, table, timestamp
+from mlrp.cli.listing import split_values
+from mlrp.cli.tables import duration, exit_text, gpu_list, timestamp, user_name
 from mlrp.client import Client
-from mlrp.errors import InvalidSpec
-from mlrp.models.states import parse_state
-
-TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "PREEMPTED",
-            "NODE_FAIL"}  # fmt: skip
-SHORT = {"PENDING": "PD", "RUNNING": "R", "COMPLETED": "CD", "FAILED": "F", "CANCELLED": "CA",
-         "TIMEOUT": "TO", "OUT_OF_MEMORY": "OOM", "PREEMPTED": "PR", "NODE_FAIL": "NF"}  # fmt: skip
+from mlrp.models.states import JobState, parse_state
 
 
 def register(sub: Any) -> None:
-    queue = sub.add_parser("queue", help="pending and running jobs (like squeue)")
-    _filters(queue)
-    queue.add_argument("--start", action="store_true", help="show expected start times")
-    queue.set_defaults(handler=cmd_queue)
-
-    history = sub.add_parser("history", help="jobs, ended ones included (like sacct)")
-    _filters(history)
-    history.add_argument(
-        "--since", default="1d", help="how far back: 30m, 12h, 7d or an ISO date (default 1d)"
-    )
-    history.set_defaults(handler=cmd_history)
-
     show = sub.add_parser("show", help="everything about one job")
     show.add_argument("job", type=int)
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=cmd_show)
 
-    for name, helptext in (("cancel", "cancel jobs (like scancel)"),
-                           ("hold", "keep pending jobs from starting"),
-                           ("release", "let held jobs start")):  # fmt: skip
+    for name, helptext in (
+        ("cancel", "cancel jobs (like scancel)"),
+        ("hold", "keep pending jobs from starting"),
+        ("release", "let held jobs start"),
+    ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("jobs", nargs="*", metavar="JOB", help="123 or 123_4 (array task)")
         p.add_argument("--user", "-u")
@@ -55,94 +38,6 @@ def register(sub: Any) -> None:
     logs.add_argument("-f", "--follow", action="store_true")
     logs.add_argument("--err", action="store_true", help="stderr instead of stdout")
     logs.set_defaults(handler=cmd_logs)
-
-
-def _filters(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--me", action="store_true", help="only my jobs")
-    p.add_argument("--user", "-u")
-    p.add_argument("--state", "-t", action="append", help="PENDING, R, CD... (repeatable)")
-    p.add_argument("--account", "-A")
-    p.add_argument("--name", "-n")
-    p.add_argument("--json", action="store_true")
-
-
-def _query(args: argparse.Namespace, *, since: float | None = None) -> list[dict[str, Any]]:
-    states = [parse_state(s).value for s in _split(args.state)] or None
-    user = getpass.getuser() if args.me else args.user
-    return Client().jobs(states=states, user=user, account=args.account, name=args.name,
-                         since=since)  # fmt: skip
-
-
-def _split(values: list[str] | None) -> list[str]:
-    return [v for value in values or [] for v in value.split(",") if v]
-
-
-def cmd_queue(args: argparse.Namespace) -> int:
-    rows = _query(args)
-    if args.json:
-        print(json.dumps(rows, indent=1))
-        return 0
-    now = time.time()
-    headers = ["JOBID", "USER", "ACCOUNT", "NAME", "ST", "TIME", "GPUS", "NODELIST(REASON)"]
-    if args.start:
-        headers.insert(6, "START_TIME")
-    lines = []
-    for job in rows:
-        where = gpu_list(job["gpus"]) if job["state"] == "RUNNING" else f"({_reason(job)})"
-        line = [
-            job["display_id"],
-            job["user"],
-            job["account"],
-            job["name"][:24],
-            SHORT[job["state"]],
-            duration(elapsed(job, now)),
-            job["gpu_count"],
-            where,
-        ]
-        if args.start:
-            line.insert(6, timestamp(job["expected_start"]) or "N/A")
-        lines.append(line)
-    print(table(headers, lines))
-    return 0
-
-
-def _reason(job: dict[str, Any]) -> str:
-    return "JobHeldUser" if job["held"] else job["reason"]
-
-
-def cmd_history(args: argparse.Namespace) -> int:
-    rows = _query(args, since=time.time() - _since_seconds(args.since))
-    if args.json:
-        print(json.dumps(rows, indent=1))
-        return 0
-    headers = ["JOBID", "USER", "ACCOUNT", "NAME", "STATE", "GPUS", "START", "ELAPSED",
-               "EXITCODE"]  # fmt: skip
-    now = time.time()
-    print(table(headers, [
-        [j["display_id"], j["user"], j["account"], j["name"][:24], j["state"], j["gpu_count"],
-         timestamp(j["start_time"]), duration(elapsed(j, now)), _exit(j)]
-        for j in rows
-    ]))  # fmt: skip
-    return 0
-
-
-def _exit(job: dict[str, Any]) -> str:
-    if job["exit_code"] is None and job["exit_signal"] is None:
-        return ""
-    return f"{job['exit_code'] or 0}:{job['exit_signal'] or 0}"
-
-
-def _since_seconds(text: str) -> float:
-    """30m, 12h, 7d, 2w, or an ISO date/time in local time."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    if text[:-1].isdigit() and text[-1:] in units:
-        return int(text[:-1]) * units[text[-1]]
-    try:
-        return time.time() - datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        raise InvalidSpec(
-            f"invalid --since {text!r}: expected 30m, 12h, 7d or YYYY-MM-DD[THH:MM]"
-        ) from None
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -178,7 +73,7 @@ def render_job(job: dict[str, Any]) -> str:
         f" EndTime={timestamp(job['end_time']) or '-'}",
         f"   ExpectedStart={timestamp(job['expected_start']) or '-'}"
         f" Restarts={job['restart_count']}",
-        f"   ExitCode={_exit(job) or '-'}"
+        f"   ExitCode={exit_text(job) or '-'}"
         + (f" Message={job['message']}" if job["message"] else ""),
         f"   Dependency={spec['dependency'] or '-'} Array={spec['array'] or '-'}",
         f"   StdOut={job['stdout_path']}",
@@ -191,8 +86,8 @@ def render_job(job: dict[str, Any]) -> str:
 
 def cmd_select(args: argparse.Namespace) -> int:
     client = Client()
-    user = getpass.getuser() if args.me else args.user
-    states = [parse_state(s).value for s in _split(args.state)] or None
+    user = user_name() if args.me else args.user
+    states = [parse_state(s).value for s in split_values(args.state)] or None
     action = getattr(client, args.action)
     done = action(args.jobs, user=user, name=args.name, states=states)
     verb = {"cancel": "cancelled", "hold": "held", "release": "released"}[args.action]
@@ -204,8 +99,7 @@ def cmd_select(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    return follow_logs(Client(), args.job, stream="err" if args.err else "out",
-                       follow=args.follow)  # fmt: skip
+    return follow_logs(Client(), args.job, stream="err" if args.err else "out", follow=args.follow)
 
 
 def follow_logs(client: Client, job_id: int, *, stream: str, follow: bool) -> int:
@@ -215,7 +109,7 @@ def follow_logs(client: Client, job_id: int, *, stream: str, follow: bool) -> in
         data, offset, state = client.logs(job_id, stream=stream, offset=offset)
         out.write(data)
         out.flush()
-        if not follow or (state in TERMINAL and not data):
+        if not follow or (JobState(state).is_terminal and not data):
             return 0
         if not data:
             time.sleep(0.25)

@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlrp.cli.jobs import TERMINAL
 from mlrp.client import Client
 from mlrp.errors import InvalidSpec, MlrpError
+from mlrp.models.states import JobState
 from mlrp.parsing.sbatch import VALUELESS_OPTIONS, spec_from_command, spec_from_script
 from mlrp.parsing.skypilot import spec_from_task_yaml
 
@@ -71,8 +71,10 @@ def build_spec(command: str, tokens: list[str]) -> tuple[dict[str, Any], set[str
         if any(o.startswith("--wrap") for o in options):
             spec = spec_from_command([], cli_tokens=options, environ=environ, now=now)
         else:
-            raise InvalidSpec(f"nothing to run: give a script, a task YAML or -- COMMAND "
-                              f"(see `mlrp {command} --help`)")  # fmt: skip
+            raise InvalidSpec(
+                f"nothing to run: give a script, a task YAML or -- COMMAND "
+                f"(see `mlrp {command} --help`)"
+            )
     elif command == "submit" and not flags.get("--") and _is_file(rest[0]):
         spec = _from_file(Path(rest[0]), rest[1:], options, environ, now)
     else:
@@ -100,8 +102,9 @@ def _from_file(
         override.pop("argv", None)
         override.pop("env", None)
         return {**spec, **override}
-    spec = spec_from_script(text, cli_tokens=options, script_args=args, environ=environ,
-                            now=now, source=str(path))  # fmt: skip
+    spec = spec_from_script(
+        text, cli_tokens=options, script_args=args, environ=environ, now=now, source=str(path)
+    )
     spec.setdefault("name", path.name)
     return spec
 
@@ -153,7 +156,7 @@ def attach(client: Client, job_id: int) -> int:
     try:
         while True:
             state, moved = _pump(client, job_id, offsets, sinks)
-            if state in TERMINAL and not moved:
+            if JobState(state).is_terminal and not moved:
                 return _exit_status(client.job(job_id))
             if not moved:
                 time.sleep(0.1)

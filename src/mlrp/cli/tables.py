@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import time
 from collections.abc import Sequence
 from typing import Any
+
+from mlrp.models.durations import format_duration
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-             for row in cells]  # fmt: skip
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
     return "\n".join(lines)
 
 
 def duration(seconds: float | None) -> str:
-    """squeue's TIME: M:SS, H:MM:SS or D-HH:MM:SS."""
-    if seconds is None:
-        return ""
-    total = max(int(seconds), 0)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}-{hours:02d}:{minutes:02d}:{secs:02d}"
-    if hours:
-        return f"{hours}:{minutes:02d}:{secs:02d}"
-    return f"{minutes}:{secs:02d}"
+    """An elapsed time or limit for a table cell; empty when unknown."""
+    return "" if seconds is None else format_duration(max(int(seconds), 0))
 
 
 def timestamp(epoch: float | None) -> str:
@@ -46,3 +41,14 @@ def elapsed(job: dict[str, Any], now: float) -> float | None:
         return None
     end: float = job.get("end_time") or now
     return end - start
+
+
+def exit_text(job: dict[str, Any]) -> str:
+    """sacct's ExitCode: `code:signal`, empty while the job has not ended."""
+    if job["exit_code"] is None and job["exit_signal"] is None:
+        return ""
+    return f"{job['exit_code'] or 0}:{job['exit_signal'] or 0}"
+
+
+def user_name() -> str:
+    return pwd.getpwuid(os.getuid()).pw_name

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
 
 from mlrp.client.transport import Reply, exchange
 from mlrp.errors import ERRORS_BY_CODE, MlrpError
@@ -97,6 +96,20 @@ class Client:
         if reply.status >= 400:
             raise _error_of(reply)
         return reply
+
+
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def urlencode(pairs: list[tuple[str, str]] | dict[str, object]) -> str:
+    """Query-string encoding (RFC 3986 unreserved characters kept); urllib.parse would
+    cost a CLI call more than all of this module."""
+    items = pairs.items() if isinstance(pairs, dict) else pairs
+    return "&".join(f"{_quote(str(k))}={_quote(str(v))}" for k, v in items)
+
+
+def _quote(text: str) -> str:
+    return "".join(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in text.encode())
 
 
 def _error_of(reply: Reply) -> MlrpError:

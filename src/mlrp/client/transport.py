@@ -7,16 +7,20 @@ the small subset the daemon needs: one request per connection, `Content-Length` 
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
 
 from mlrp.errors import DaemonUnavailable
 
 
-@dataclass(frozen=True, slots=True)
 class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
+    """Status, lower-cased headers and body of one HTTP reply (a plain class: importing
+    dataclasses would cost more than the rest of this module)."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
 
 
 def exchange(

@@ -56,10 +56,14 @@ def build_platform(options: DaemonOptions) -> Platform:
     home.chmod(0o755 if multi_user else 0o700)
     inventory = discover(config.hardware, simulated_gpus=options.simulated_gpus)
     return Platform(
-        config=config, home=home, store=Store(database_path(home)), inventory=inventory,
-        executor=LocalExecutor(home, ended_dir=ended_dir(home)), clock=time.time,
+        config=config,
+        home=home,
+        store=Store(database_path(home)),
+        inventory=inventory,
+        executor=LocalExecutor(home, ended_dir=ended_dir(home)),
+        clock=time.time,
         multi_user=multi_user,
-    )  # fmt: skip
+    )
 
 
 def bind_socket(path: Path, *, multi_user: bool) -> socket.socket:
@@ -88,9 +92,12 @@ def serve(options: DaemonOptions) -> None:
     adopted = runtime.adopt_running(platform)
     log.info(
         "mlrp daemon on %s: %d GPUs (%s), %s mode, %d running jobs adopted",
-        socket_path(options.home), len(platform.inventory.gpus), platform.inventory.source,
-        "multi-user" if platform.multi_user else "personal", adopted,
-    )  # fmt: skip
+        socket_path(options.home),
+        len(platform.inventory.gpus),
+        platform.inventory.source,
+        "multi-user" if platform.multi_user else "personal",
+        adopted,
+    )
     server: uvicorn.Server | None = None
 
     def request_stop() -> None:
@@ -99,9 +106,13 @@ def serve(options: DaemonOptions) -> None:
 
     app = create_app(platform, on_stop=request_stop, lifespan=_scheduling(platform))
     config = uvicorn.Config(
-        app, http=PeerCredentialsProtocol, lifespan="on", log_level="warning",
-        access_log=False, timeout_graceful_shutdown=2,
-    )  # fmt: skip
+        app,
+        http=PeerCredentialsProtocol,
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=2,
+    )
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])

@@ -558,6 +558,7 @@ def spec_from_command(
         raise InvalidSpec(f"give either --wrap or a command after --, not both (--wrap {wrap!r})")
     if wrap is not None:
         fields["script"] = f"#!/bin/sh\n{wrap}\n"
+        fields.setdefault("name", "wrap")  # as sbatch names --wrap jobs
     elif not argv or not argv[0]:
         raise InvalidSpec("nothing to run: give a command after -- or use --wrap 'command'")
     else:

@@ -23,6 +23,16 @@ from datetime import date, datetime, timedelta
 from datetime import time as clock
 
 from mlrp.errors import InvalidSpec
+from mlrp.models.durations import format_duration
+
+__all__ = [
+    "MAX_DURATION",
+    "MAX_MEMORY_MB",
+    "format_duration",
+    "parse_begin",
+    "parse_duration",
+    "parse_memory",
+]
 
 MAX_DURATION = 2**31 - 1
 """The longest accepted time limit in seconds (about 68 years)."""
@@ -69,22 +79,6 @@ def _checked_duration(seconds: int, text: str, option: str) -> int:
     if seconds > MAX_DURATION:
         raise InvalidSpec(f"invalid {option} {text!r}: longer than {format_duration(MAX_DURATION)}")
     return seconds
-
-
-def format_duration(seconds: int | None) -> str:
-    """squeue's TIME column: "M:SS", "H:MM:SS" or "D-HH:MM:SS"; None is "UNLIMITED"."""
-    if seconds is None:
-        return "UNLIMITED"
-    if seconds < 0:
-        return "-" + format_duration(-seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}-{hours:02d}:{minutes:02d}:{secs:02d}"
-    if hours:
-        return f"{hours}:{minutes:02d}:{secs:02d}"
-    return f"{minutes}:{secs:02d}"
 
 
 # --begin ---------------------------------------------------------------------------

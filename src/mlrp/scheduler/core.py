@@ -167,7 +167,9 @@ def decide(snapshot: Snapshot) -> Decisions:
                 free_any -= n
                 counters.add_job(job)
                 running_names.add((job.user, job.name))
-                starts.append(Start(job.id, gpus))
+                factors, total = evaluated[i]
+                breakdown = context.make_breakdown(factors, total, job.nice)
+                starts.append(Start(job.id, gpus, breakdown))
                 continue
 
         # Blocked by resources.

@@ -24,6 +24,7 @@ class PriorityBreakdown:
 class Start:
     job_id: int
     gpus: tuple[int, ...]
+    priority: PriorityBreakdown | None = None  # what the job had when it was chosen
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from enum import Enum
 
 from mlrp.models.reasons import Reason
 from mlrp.models.states import FAILURE_STATES, SUCCESS_STATES, JobState
-from mlrp.scheduler.snapshot import DepRef, QueuedJob
+from mlrp.scheduler.snapshot import DepKey, DepRef, QueuedJob
 
 
 class DepStatus(Enum):
@@ -21,15 +21,12 @@ class DepStatus(Enum):
 
 
 def dependency_status(
-    dep: DepRef, dependency_states: Mapping[int, tuple[JobState, ...]]
+    dep: DepRef, dependency_states: Mapping[DepKey, tuple[JobState, ...]]
 ) -> DepStatus:
-    """One dependency item against the states of the job (or of all tasks of the array)
-    it names. An unknown job id, or an unknown kind, can never be satisfied.
-
-    `array_task` is not resolved here: the states under `job_id` are used as given (the
-    caller keys either a single job's state or every task's state under that id).
-    """
-    states = dependency_states.get(dep.job_id)
+    """One dependency item against the states of what it names: one job, every task of
+    an array (`array_task` None), or one array task. An unknown job id, or an unknown
+    kind, can never be satisfied."""
+    states = dependency_states.get((dep.job_id, dep.array_task))
     if not states:
         return DepStatus.NEVER
     kind = dep.kind
@@ -57,7 +54,7 @@ def dependency_status(
 
 
 def dependency_reason(
-    job: QueuedJob, dependency_states: Mapping[int, tuple[JobState, ...]]
+    job: QueuedJob, dependency_states: Mapping[DepKey, tuple[JobState, ...]]
 ) -> Reason | None:
     """None when the job's dependencies are met (all of them, or any one of them with
     `dependency_any`), else Dependency or DependencyNeverSatisfied."""
@@ -80,7 +77,7 @@ def dependency_reason(
 def eligibility_reason(
     job: QueuedJob,
     now: float,
-    dependency_states: Mapping[int, tuple[JobState, ...]],
+    dependency_states: Mapping[DepKey, tuple[JobState, ...]],
     running_names: Container[tuple[str, str]] = (),
 ) -> Reason | None:
     """Why `job` cannot be considered in this pass, or None.

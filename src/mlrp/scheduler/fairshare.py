@@ -133,9 +133,10 @@ def share_tree(policy: Policy, usage: Mapping[tuple[str, str], float]) -> list[S
         u = norm(tree.raw_usage[name])
         ue = u if parent_ue is None else u + (parent_ue - u) * account.shares / level
         rows.append(
-            ShareRow(name, None, depth, account.shares, s, tree.raw_usage[name], u, ue,
-                     _factor(ue, s))
-        )  # fmt: skip
+            ShareRow(
+                name, None, depth, account.shares, s, tree.raw_usage[name], u, ue, _factor(ue, s)
+            )
+        )
         subs = [c for c in tree.sub_accounts(name) if c not in path]
         users = tree.users[name]
         child_level = len(users) + sum(tree.accounts[c].shares for c in subs)
@@ -145,9 +146,10 @@ def share_tree(policy: Policy, usage: Mapping[tuple[str, str], float]) -> list[S
             user_u = norm(raw)
             user_ue = user_u + (ue - user_u) / child_level
             rows.append(
-                ShareRow(name, user, depth + 1, 1, user_s, raw, user_u, user_ue,
-                         _factor(user_ue, user_s))
-            )  # fmt: skip
+                ShareRow(
+                    name, user, depth + 1, 1, user_s, raw, user_u, user_ue, _factor(user_ue, user_s)
+                )
+            )
         for child in subs:
             visit(child, depth + 1, s, ue, child_level, path | {child})
 

@@ -63,8 +63,9 @@ class LimitCounters:
             ancestors=ancestors,
         )
         for job in running:
-            counters.add(job.user, job.account, job.qos, job.partition, len(job.gpus),
-                         job.array_job_id)  # fmt: skip
+            counters.add(
+                job.user, job.account, job.qos, job.partition, len(job.gpus), job.array_job_id
+            )
         return counters
 
     def add(

@@ -59,8 +59,7 @@ class PriorityContext:
             float(w.qos),
             float(w.partition),
         )
-        return cls(weights, policy.age_max, total_gpus, qos_factor, partition_factor,
-                   fairshare)  # fmt: skip
+        return cls(weights, policy.age_max, total_gpus, qos_factor, partition_factor, fairshare)
 
     def evaluate(self, jobs: Sequence[QueuedJob], now: float) -> list[tuple[Factors, float]]:
         """Each job's normalized factors (in FACTOR_NAMES order) and total priority.

@@ -24,6 +24,9 @@ class GpuSlot:
     job_id: int | None = None
 
 
+DepKey = tuple[int, int | None]  # (job id, array task or None): what a dependency names
+
+
 @dataclass(frozen=True, slots=True)
 class DepRef:
     """One `kind:job_id[_array_task]` item of a job's --dependency."""
@@ -80,7 +83,8 @@ class Snapshot:
     running: tuple[RunningJob, ...]
     # (account, user) -> decayed GPU-seconds
     usage: Mapping[tuple[str, str], float] = field(default_factory=dict)
-    # job id (or array master id) -> states of that job / of all its tasks
-    dependency_states: Mapping[int, tuple[JobState, ...]] = field(default_factory=dict)
+    # (job id, None) -> the states of that job, or of every task when it is an array;
+    # (array job id, task) -> the state of that one task
+    dependency_states: Mapping[DepKey, tuple[JobState, ...]] = field(default_factory=dict)
     # sets of GPU indices joined by NVLink, for placement preference
     link_groups: tuple[tuple[int, ...], ...] = ()

@@ -71,10 +71,13 @@ def cancel(platform: Platform, caller: Caller, jobs: Sequence[Job]) -> list[Job]
     for job in jobs:
         if job.state is JobState.PENDING:
             platform.store.transition(
-                job.id, JobState.PENDING, JobState.CANCELLED,
-                end_time=platform.clock(), reason=Reason.NONE,
+                job.id,
+                JobState.PENDING,
+                JobState.CANCELLED,
+                end_time=platform.clock(),
+                reason=Reason.NONE,
                 message=f"cancelled by {caller.user}",
-            )  # fmt: skip
+            )
         elif job.state is JobState.RUNNING:
             platform.store.update(job.id, message=f"cancelled by {caller.user}")
             platform.executor.cancel(handle_of(platform, job))

@@ -56,9 +56,13 @@ def queue(
 ) -> list[dict[str, Any]]:
     states = states or ([] if ended_since is not None else [JobState.PENDING, JobState.RUNNING])
     rows = platform.store.queue_rows(
-        states=states, user=user, account=account, name=name, ended_since=ended_since,
+        states=states,
+        user=user,
+        account=account,
+        name=name,
+        ended_since=ended_since,
         by_priority=ended_since is None,
-    )  # fmt: skip
+    )
     for row in rows:
         if row["array_job_id"] is not None:
             row["display_id"] = f"{row['array_job_id']}_{row['array_task_id']}"
@@ -81,16 +85,18 @@ def gpus(platform: Platform) -> list[dict[str, Any]]:
     for gpu in platform.inventory.gpus:
         job = holder.get(gpu.index)
         sample = samples.get(gpu.index)
-        rows.append({
-            **gpu.model_dump(mode="json"),
-            "node": platform.inventory.hostname,
-            "state": "allocated" if job else "idle",
-            "job_id": job.id if job else None,
-            "job_user": job.user if job else None,
-            "utilization": sample.utilization if sample else None,
-            "memory_used_mb": sample.memory_used_mb if sample else None,
-            "pids": list(sample.pids) if sample else [],
-        })  # fmt: skip
+        rows.append(
+            {
+                **gpu.model_dump(mode="json"),
+                "node": platform.inventory.hostname,
+                "state": "allocated" if job else "idle",
+                "job_id": job.id if job else None,
+                "job_user": job.user if job else None,
+                "utilization": sample.utilization if sample else None,
+                "memory_used_mb": sample.memory_used_mb if sample else None,
+                "pids": list(sample.pids) if sample else [],
+            }
+        )
     return rows
 
 
@@ -99,13 +105,20 @@ def nodes(platform: Platform) -> list[dict[str, Any]]:
     allocated = sum(len(j.gpus) for j in platform.store.find(states=[JobState.RUNNING]))
     total = len(inventory.gpus)
     state = "idle" if allocated == 0 else "allocated" if allocated == total else "mixed"
-    return [{
-        "name": inventory.hostname, "state": state, "gpus": total,
-        "gpus_allocated": allocated, "gpu_models": sorted({g.model for g in inventory.gpus}),
-        "cpus": inventory.cpus, "memory_mb": inventory.memory_mb, "source": inventory.source,
-        "links": [[k.value for k in row] for row in inventory.links],
-        "partitions": [p.name for p in platform.policy.partitions],
-    }]  # fmt: skip
+    return [
+        {
+            "name": inventory.hostname,
+            "state": state,
+            "gpus": total,
+            "gpus_allocated": allocated,
+            "gpu_models": sorted({g.model for g in inventory.gpus}),
+            "cpus": inventory.cpus,
+            "memory_mb": inventory.memory_mb,
+            "source": inventory.source,
+            "links": [[k.value for k in row] for row in inventory.links],
+            "partitions": [p.name for p in platform.policy.partitions],
+        }
+    ]
 
 
 def shares(platform: Platform) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from mlrp.models.reasons import Reason
 from mlrp.models.states import JobState
 from mlrp.parsing.patterns import expand_filename
 from mlrp.paths import jobs_dir
+from mlrp.scheduler import PriorityBreakdown
 from mlrp.services import accounting
 from mlrp.services.context import Platform
 
@@ -62,19 +63,36 @@ def _expand(job: Job, pattern: str | None, node: str) -> Path | None:
     if pattern is None:
         return None
     name = expand_filename(
-        pattern, job_id=job.id, array_job_id=job.array_job_id,
-        array_task_id=job.array_task_id, name=job.name, user=job.user, node=node,
-    )  # fmt: skip
+        pattern,
+        job_id=job.id,
+        array_job_id=job.array_job_id,
+        array_task_id=job.array_task_id,
+        name=job.name,
+        user=job.user,
+        node=node,
+    )
     path = Path(name)
     return path if path.is_absolute() else Path(workdir_of(job)) / path
 
 
-def start(platform: Platform, job: Job, gpus: tuple[int, ...]) -> bool:
-    now = platform.clock()
+def start(
+    platform: Platform, job: Job, gpus: tuple[int, ...], priority: PriorityBreakdown | None
+) -> bool:
+    """PENDING -> RUNNING on `gpus`, recording the priority it was chosen with, then
+    launch; False when another change got there first or the launch failed."""
+    ranking: dict[str, object] = {}
+    if priority is not None:
+        ranking = {"priority": round(priority.total, 3), "priority_factors": priority.factors}
     started = platform.store.transition(
-        job.id, JobState.PENDING, JobState.RUNNING,
-        gpus=list(gpus), start_time=now, reason=Reason.NONE, expected_start=None,
-    )  # fmt: skip
+        job.id,
+        JobState.PENDING,
+        JobState.RUNNING,
+        gpus=list(gpus),
+        start_time=platform.clock(),
+        reason=Reason.NONE,
+        expected_start=None,
+        **ranking,
+    )
     if not started:
         return False
     try:
@@ -82,9 +100,12 @@ def start(platform: Platform, job: Job, gpus: tuple[int, ...]) -> bool:
     except (OSError, ValueError) as e:
         log.exception("launch of job %s failed", job.id)
         platform.store.transition(
-            job.id, JobState.RUNNING, JobState.FAILED,
-            end_time=platform.clock(), message=f"launch failed: {e}",
-        )  # fmt: skip
+            job.id,
+            JobState.RUNNING,
+            JobState.FAILED,
+            end_time=platform.clock(),
+            message=f"launch failed: {e}",
+        )
         return False
     platform.store.update(
         job.id,
@@ -102,20 +123,40 @@ def _launch_of(platform: Platform, job: Job, gpus: tuple[int, ...]) -> Launch:
     stdout, stderr = log_paths(platform, job)
     spec = job.spec
     env = job_environment(
-        spec.env, job_id=job.id, job_name=job.name, user=job.user, account=job.account,
-        partition=job.partition, gpus=gpus, cpus=spec.cpus_per_task, mem_mb=spec.mem_mb,
-        time_limit=job.time_limit, array_job_id=job.array_job_id,
-        array_task_id=job.array_task_id, restart_count=job.restart_count,
-        submit_dir=workdir_of(job), hostname=platform.inventory.hostname,
+        spec.env,
+        job_id=job.id,
+        job_name=job.name,
+        user=job.user,
+        account=job.account,
+        partition=job.partition,
+        gpus=gpus,
+        cpus=spec.cpus_per_task,
+        mem_mb=spec.mem_mb,
+        time_limit=job.time_limit,
+        array_job_id=job.array_job_id,
+        array_task_id=job.array_task_id,
+        restart_count=job.restart_count,
+        submit_dir=workdir_of(job),
+        hostname=platform.inventory.hostname,
         slurm_env=spec.slurm_env,
-    )  # fmt: skip
+    )
     return Launch(
-        job_id=job.id, job_dir=str(folder), argv=_argv(platform, job, folder), env=env,
-        workdir=workdir_of(job), uid=job.uid, gid=job.gid, groups=_groups(platform, job),
-        stdout=str(stdout), stderr=str(stderr), time_limit=job.time_limit,
-        signal=spec.signal, signal_before=spec.signal_before,
-        grace=platform.config.daemon.grace, mem_mb=spec.mem_mb,
-    )  # fmt: skip
+        job_id=job.id,
+        job_dir=str(folder),
+        argv=_argv(platform, job, folder),
+        env=env,
+        workdir=workdir_of(job),
+        uid=job.uid,
+        gid=job.gid,
+        groups=_groups(platform, job),
+        stdout=str(stdout),
+        stderr=str(stderr),
+        time_limit=job.time_limit,
+        signal=spec.signal,
+        signal_before=spec.signal_before,
+        grace=platform.config.daemon.grace,
+        mem_mb=spec.mem_mb,
+    )
 
 
 def _argv(platform: Platform, job: Job, folder: Path) -> tuple[str, ...]:
@@ -148,10 +189,14 @@ def record_end(platform: Platform, ended: Ended) -> None:
         _requeue(platform, job, ended)
     else:
         platform.store.transition(
-            job.id, JobState.RUNNING, JobState(ended.state.value),
-            end_time=ended.end_time, exit_code=ended.exit_code, exit_signal=ended.signal,
+            job.id,
+            JobState.RUNNING,
+            JobState(ended.state.value),
+            end_time=ended.end_time,
+            exit_code=ended.exit_code,
+            exit_signal=ended.signal,
             message=_message(job, ended),
-        )  # fmt: skip
+        )
     platform.executor.purge(job.id)
     platform.wake()
 
@@ -163,11 +208,16 @@ def _message(job: Job, ended: Ended) -> str | None:
 
 def _requeue(platform: Platform, job: Job, ended: Ended) -> None:
     platform.store.transition(
-        job.id, JobState.RUNNING, JobState.PENDING,
-        gpus=[], start_time=None, restart_count=job.restart_count + 1,
-        supervisor_pid=None, supervisor_started=None,
+        job.id,
+        JobState.RUNNING,
+        JobState.PENDING,
+        gpus=[],
+        start_time=None,
+        restart_count=job.restart_count + 1,
+        supervisor_pid=None,
+        supervisor_started=None,
         message=f"requeued after {ended.state.value.lower()}",
-    )  # fmt: skip
+    )
 
 
 def adopt_running(platform: Platform) -> int:

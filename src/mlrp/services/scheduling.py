@@ -23,12 +23,17 @@ def run_pass(platform: Platform) -> Decisions:
     decisions = decide(snapshot)
     by_id = {job.id: job for job in jobs}
     for start in decisions.starts:
-        runtime.start(platform, by_id[start.job_id], start.gpus)
+        runtime.start(platform, by_id[start.job_id], start.gpus, start.priority)
     platform.store.save_pending_info(
-        (job_id, info.reason, round(info.priority.total, 3), info.priority.factors,
-         info.expected_start)
+        (
+            job_id,
+            info.reason,
+            round(info.priority.total, 3),
+            info.priority.factors,
+            info.expected_start,
+        )
         for job_id, info in decisions.pending.items()
-    )  # fmt: skip
+    )
     return decisions
 
 
@@ -36,7 +41,7 @@ def build_snapshot(platform: Platform, jobs: Sequence[Job]) -> Snapshot:
     pending = [j for j in jobs if j.state is JobState.PENDING]
     running = [j for j in jobs if j.state is JobState.RUNNING]
     queued = [_queued(j) for j in pending]
-    referenced = {d.job_id for q in queued for d in q.dependencies}
+    referenced = {(d.job_id, d.array_task) for q in queued for d in q.dependencies}
     return Snapshot(
         now=platform.clock(),
         policy=platform.policy,
@@ -60,22 +65,39 @@ def _gpu_slots(platform: Platform, running: Iterable[Job]) -> tuple[GpuSlot, ...
 def _queued(job: Job) -> QueuedJob:
     deps = parse_dependency(job.spec.dependency) if job.spec.dependency else None
     return QueuedJob(
-        id=job.id, user=job.user, account=job.account, partition=job.partition,
-        qos=job.qos, gpus=job.spec.gpus, gpu_type=job.spec.gpu_type,
-        time_limit=job.time_limit, submit_time=job.submit_time, begin_time=job.begin_time,
-        nice=job.spec.nice, held=job.held, name=job.name, array_job_id=job.array_job_id,
+        id=job.id,
+        user=job.user,
+        account=job.account,
+        partition=job.partition,
+        qos=job.qos,
+        gpus=job.spec.gpus,
+        gpu_type=job.spec.gpu_type,
+        time_limit=job.time_limit,
+        submit_time=job.submit_time,
+        begin_time=job.begin_time,
+        nice=job.spec.nice,
+        held=job.held,
+        name=job.name,
+        array_job_id=job.array_job_id,
         array_throttle=job.array_throttle,
         dependencies=tuple(
             DepRef(d.kind, d.job_id, d.array_task) for d in (deps.items if deps else ())
         ),
         dependency_any=bool(deps and deps.any_of),
         singleton=bool(deps and deps.singleton),
-    )  # fmt: skip
+    )
 
 
 def _running(job: Job) -> RunningJob:
     return RunningJob(
-        id=job.id, user=job.user, account=job.account, partition=job.partition,
-        qos=job.qos, gpus=tuple(job.gpus), start_time=job.start_time or 0.0,
-        time_limit=job.time_limit, name=job.name, array_job_id=job.array_job_id,
-    )  # fmt: skip
+        id=job.id,
+        user=job.user,
+        account=job.account,
+        partition=job.partition,
+        qos=job.qos,
+        gpus=tuple(job.gpus),
+        start_time=job.start_time or 0.0,
+        time_limit=job.time_limit,
+        name=job.name,
+        array_job_id=job.array_job_id,
+    )

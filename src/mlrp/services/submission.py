@@ -50,11 +50,21 @@ def plan_jobs(platform: Platform, caller: Caller, spec: JobSpec) -> tuple[list[J
     if spec.nice < 0 and not caller.is_admin:
         raise PermissionDenied("only an admin may set a negative --nice")
     base = Job(
-        id=0, name=spec.display_name(), user=user, uid=uid, gid=gid, account=account,
-        partition=partition.name, qos=qos.name, state=JobState.PENDING, held=spec.hold,
-        spec=spec, submit_time=platform.clock(), begin_time=spec.begin,
+        id=0,
+        name=spec.display_name(),
+        user=user,
+        uid=uid,
+        gid=gid,
+        account=account,
+        partition=partition.name,
+        qos=qos.name,
+        state=JobState.PENDING,
+        held=spec.hold,
+        spec=spec,
+        submit_time=platform.clock(),
+        begin_time=spec.begin,
         time_limit=time_limit,
-    )  # fmt: skip
+    )
     if spec.array is None:
         return [base], False
     array = parse_array(spec.array)
@@ -173,8 +183,10 @@ def _check_dependencies(platform: Platform, text: str | None) -> None:
     if text is None:
         return
     deps = parse_dependency(text)
-    wanted = {d.job_id for d in deps.items}
+    wanted = {(d.job_id, d.array_task) for d in deps.items}
     known = platform.store.states_of(wanted)
-    missing = sorted(wanted - known.keys())
+    missing = [
+        f"{j}_{t}" if t is not None else str(j) for j, t in sorted(wanted - known.keys(), key=str)
+    ]
     if missing:
-        raise NotFound(f"--dependency names unknown job(s): {', '.join(map(str, missing))}")
+        raise NotFound(f"--dependency names unknown job(s): {', '.join(missing)}")

@@ -22,16 +22,50 @@ from mlrp.store.schema import SCHEMA
 
 JSON_COLUMNS = ("gpus", "priority_factors")
 INSERT_COLUMNS = (
-    "array_job_id", "array_task_id", "array_throttle", "name", "user", "uid", "gid",
-    "account", "partition", "qos", "state", "reason", "held", "spec", "gpu_count",
-    "submit_time", "begin_time", "time_limit", "priority",
-)  # fmt: skip
+    "array_job_id",
+    "array_task_id",
+    "array_throttle",
+    "name",
+    "user",
+    "uid",
+    "gid",
+    "account",
+    "partition",
+    "qos",
+    "state",
+    "reason",
+    "held",
+    "spec",
+    "gpu_count",
+    "submit_time",
+    "begin_time",
+    "time_limit",
+    "priority",
+)
 # Columns of `mlrp queue` rows: enough to list, cheap to read.
 QUEUE_COLUMNS = (
-    "id", "array_job_id", "array_task_id", "name", "user", "account", "partition", "qos",
-    "state", "reason", "held", "gpu_count", "gpus", "submit_time", "start_time", "end_time",
-    "time_limit", "priority", "expected_start", "exit_code", "exit_signal",
-)  # fmt: skip
+    "id",
+    "array_job_id",
+    "array_task_id",
+    "name",
+    "user",
+    "account",
+    "partition",
+    "qos",
+    "state",
+    "reason",
+    "held",
+    "gpu_count",
+    "gpus",
+    "submit_time",
+    "start_time",
+    "end_time",
+    "time_limit",
+    "priority",
+    "expected_start",
+    "exit_code",
+    "exit_signal",
+)
 
 
 class Store:
@@ -144,20 +178,31 @@ class Store:
             rows.append(item)
         return rows
 
-    def states_of(self, job_ids: Iterable[int]) -> dict[int, tuple[JobState, ...]]:
-        """For each id: the state of that job, or of every task when it is an array."""
-        ids = list(set(job_ids))
+    def states_of(
+        self, keys: Iterable[tuple[int, int | None]]
+    ) -> dict[tuple[int, int | None], tuple[JobState, ...]]:
+        """What dependencies name: (id, None) -> the state of job `id`, or of every task
+        when `id` is an array; (id, task) -> the state of that array task. Unknown keys
+        are absent."""
+        wanted = set(keys)
+        ids = sorted({job_id for job_id, _ in wanted})
         if not ids:
             return {}
         marks = ",".join("?" for _ in ids)
         sql = (
-            f"SELECT id, array_job_id, state FROM jobs WHERE id IN ({marks}) "
-            f"OR array_job_id IN ({marks})"
+            f"SELECT id, array_job_id, array_task_id, state FROM jobs "
+            f"WHERE id IN ({marks}) OR array_job_id IN ({marks})"
         )
-        found: dict[int, list[JobState]] = {}
+        found: dict[tuple[int, int | None], list[JobState]] = {}
         for row in self.db.execute(sql, ids + ids):
-            key = row["array_job_id"] if row["array_job_id"] in ids else row["id"]
-            found.setdefault(key, []).append(JobState(row["state"]))
+            array = row["array_job_id"]
+            if array is None:
+                keys = [(row["id"], None)]
+            else:
+                keys = [(array, None), (array, row["array_task_id"])]
+            for key in keys:
+                if key in wanted:
+                    found.setdefault(key, []).append(JobState(row["state"]))
         return {k: tuple(v) for k, v in found.items()}
 
     def count(self) -> int:
@@ -231,11 +276,26 @@ class Store:
 
 def _insert_values(job: Job) -> tuple[Any, ...]:
     return (
-        job.array_job_id, job.array_task_id, job.array_throttle, job.name, job.user,
-        job.uid, job.gid, job.account, job.partition, job.qos, job.state.value,
-        job.reason.value, int(job.held), job.spec.model_dump_json(), job.spec.gpus,
-        job.submit_time, job.begin_time, job.time_limit, job.priority,
-    )  # fmt: skip
+        job.array_job_id,
+        job.array_task_id,
+        job.array_throttle,
+        job.name,
+        job.user,
+        job.uid,
+        job.gid,
+        job.account,
+        job.partition,
+        job.qos,
+        job.state.value,
+        job.reason.value,
+        int(job.held),
+        job.spec.model_dump_json(),
+        job.spec.gpus,
+        job.submit_time,
+        job.begin_time,
+        job.time_limit,
+        job.priority,
+    )
 
 
 def _assignments(fields: Mapping[str, Any]) -> tuple[str, list[Any]]:

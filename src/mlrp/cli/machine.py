@@ -1,0 +1,128 @@
+"""Machine and policy views: `mlrp nodes`, `mlrp gpus`, `mlrp share`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from mlrp.cli.tables import table
+from mlrp.client import Client
+
+
+def register(sub: Any) -> None:
+    for name, handler, helptext in (
+        ("nodes", cmd_nodes, "the machine(s) and their GPU counts"),
+        ("gpus", cmd_gpus, "every GPU, its state and which job holds it"),
+        ("share", cmd_share, "the fair-share tree: shares, decayed usage, factor"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(handler=handler)
+
+
+def cmd_nodes(args: argparse.Namespace) -> int:
+    rows = Client().nodes()
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(
+        table(
+            ["NODE", "STATE", "GPUS", "ALLOC", "MODELS", "CPUS", "MEMORY", "SOURCE", "PARTITIONS"],
+            [
+                [
+                    n["name"],
+                    n["state"],
+                    n["gpus"],
+                    n["gpus_allocated"],
+                    ",".join(n["gpu_models"]),
+                    n["cpus"],
+                    f"{n['memory_mb'] // 1024}G",
+                    n["source"],
+                    ",".join(n["partitions"]),
+                ]
+                for n in rows
+            ],
+        )
+    )
+    for node in rows:
+        if node["links"]:
+            print(f"\nGPU links on {node['name']} (NV = NVLink):")
+            n = len(node["links"])
+            print(
+                table(
+                    [""] + [f"GPU{i}" for i in range(n)],
+                    [[f"GPU{i}", *row] for i, row in enumerate(node["links"])],
+                )
+            )
+    return 0
+
+
+def cmd_gpus(args: argparse.Namespace) -> int:
+    rows = Client().gpus()
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(
+        table(
+            ["GPU", "MODEL", "MEMORY", "STATE", "JOB", "USER", "UTIL", "MEM_USED", "PIDS"],
+            [
+                [
+                    g["index"],
+                    g["model"],
+                    f"{g['memory_mb'] // 1024}G",
+                    g["state"],
+                    g["job_id"] or "",
+                    g["job_user"] or "",
+                    _pct(g["utilization"]),
+                    _mb(g["memory_used_mb"]),
+                    ",".join(map(str, g["pids"])),
+                ]
+                for g in rows
+            ],
+        )
+    )
+    return 0
+
+
+def _pct(value: int | None) -> str:
+    return "-" if value is None else f"{value}%"
+
+
+def _mb(value: int | None) -> str:
+    return "-" if value is None else f"{value}M"
+
+
+def cmd_share(args: argparse.Namespace) -> int:
+    rows = Client().share()
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(
+        table(
+            [
+                "ACCOUNT",
+                "USER",
+                "RAWSHARES",
+                "NORMSHARES",
+                "RAWUSAGE(GPU-s)",
+                "NORMUSAGE",
+                "EFFECTVUSAGE",
+                "FAIRSHARE",
+            ],
+            [
+                [
+                    " " * r["depth"] + r["account"],
+                    r["user"] or "",
+                    r["raw_shares"],
+                    f"{r['norm_shares']:.6f}",
+                    f"{r['raw_usage']:.0f}",
+                    f"{r['norm_usage']:.6f}",
+                    f"{r['effective_usage']:.6f}",
+                    f"{r['fairshare']:.6f}",
+                ]
+                for r in rows
+            ],
+        )
+    )
+    return 0
