@@ -38,6 +38,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -47,19 +48,27 @@ from mlrp.errors import DaemonUnavailable, MlrpError
 REPO = Path(__file__).resolve().parent.parent
 SLURM_DIR = Path("/work/shared/slurm")
 ACTIVE = ["PENDING", "RUNNING"]
-TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "PREEMPTED",
-            "NODE_FAIL"}  # fmt: skip
+TERMINAL = {
+    "COMPLETED",
+    "FAILED",
+    "CANCELLED",
+    "TIMEOUT",
+    "OUT_OF_MEMORY",
+    "PREEMPTED",
+    "NODE_FAIL",
+}
 GPUS = 8
 TUNED_SCHED_PARAMS = "batch_sched_delay=0"
 
-# Figures measured earlier on the test cluster (the issue); used where this run has none.
-SLURM_REFERENCE = {
-    "loop_rate": 130.0,  # sbatch loop, jobs/s
-    "array_submit_s": 0.01,  # 1,000-task array
-    "drain_rate_default": 3.5,  # 1,000 jobs on one 8-GPU node, jobs/s (3.2-3.5)
-    "drain_rate_tuned": 9.0,  # the same with batch_sched_delay=0
-    "done_latency_s": 1.5,  # one job, submit to done (1-2 s)
-    "squeue_s": 0.025,  # squeue with 1,000 pending
+# Figures measured earlier on the test cluster (the issue), by (figure, tuned cluster?);
+# used only where this run has no measured figure.
+SLURM_REFERENCE: dict[tuple[str, bool], float] = {
+    ("loop_rate", False): 130.0,  # sbatch loop, jobs/s
+    ("array_submit_s", False): 0.01,  # 1,000-task array
+    ("drain_rate", False): 3.5,  # 1,000 jobs on one 8-GPU node, jobs/s (3.2-3.5)
+    ("drain_rate", True): 9.0,  # the same with batch_sched_delay=0
+    ("done_latency_s", False): 1.5,  # one job, submit to done (1-2 s)
+    ("squeue_s", False): 0.025,  # squeue with 1,000 pending
 }
 
 
@@ -144,12 +153,28 @@ class Daemon:
     def cli(self, *args: str) -> str:
         return run([*mlrp_command(), *args], self.env)
 
+    def cpu_seconds(self) -> tuple[float, float]:
+        """(the daemon's own CPU time, that of its reaped children: supervisors and jobs)."""
+        assert self.process is not None
+        stat = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        utime, stime, cutime, cstime = (int(x) / ticks for x in stat[11:15])
+        return utime + stime, cutime + cstime
+
 
 def start_daemon(env: dict[str, str]) -> Daemon:
     home = Path(tempfile.mkdtemp(prefix="mlrp-bench-", dir="/tmp"))
     daemon = Daemon(home=home, env={**env, "MLRP_HOME": str(home)})
-    command = [sys.executable, "-m", "mlrp.cli.main", "up", "--simulated-gpus", str(GPUS),
-               "--mode", "personal"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "mlrp.cli.main",
+        "up",
+        "--simulated-gpus",
+        str(GPUS),
+        "--mode",
+        "personal",
+    ]
     with open(home / "daemon.out", "ab") as log:
         daemon.process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=daemon.env
@@ -227,6 +252,8 @@ class Drain:
     submit_s: float
     drain_s: float
     completed: int
+    daemon_cpu: float  # seconds, the daemon process itself
+    children_cpu: float  # seconds, the supervisors and jobs it reaped
 
     @property
     def submit_rate(self) -> float:
@@ -270,11 +297,20 @@ def measure_drain(
     daemon: Daemon, jobs: int, name: str, submit: Callable[[], int], timeout: float
 ) -> Drain:
     """`submit` sends `jobs` jobs called `name` and returns the highest job id."""
+    cpu0 = daemon.cpu_seconds()
     wall0 = time.time()
     submit_s, last_id = timed(submit)
     wait_drained(daemon.client, last_id, name, timeout)
     completed, last_end = finished(daemon.client, name, wall0)
-    return Drain(jobs=jobs, submit_s=submit_s, drain_s=last_end - wall0, completed=completed)
+    cpu1 = daemon.cpu_seconds()
+    return Drain(
+        jobs=jobs,
+        submit_s=submit_s,
+        drain_s=last_end - wall0,
+        completed=completed,
+        daemon_cpu=cpu1[0] - cpu0[0],
+        children_cpu=cpu1[1] - cpu0[1],
+    )
 
 
 def job_args(name: str) -> list[str]:
@@ -351,15 +387,34 @@ def report_drains(series: Sequence[DrainSeries]) -> None:
     rows = []
     for s in series:
         incomplete = sum(r.jobs - r.completed for r in s.runs)
-        rows.append([
-            s.label, str(len(s.runs)), fmt(s.median_of(lambda r: r.submit_s), 4),
-            s.spread(lambda r: r.submit_rate), fmt(s.median_of(lambda r: r.drain_s), 2),
-            s.spread(lambda r: r.drain_rate), "" if not incomplete else f"{incomplete} not OK",
-        ])  # fmt: skip
-    headers = ["mlrp, 1-GPU `true` jobs, 8 GPUs", "runs", "submit s", "submit jobs/s",
-               "drain s", "drain jobs/s", ""]  # fmt: skip
+        rows.append(
+            [
+                s.label,
+                str(len(s.runs)),
+                fmt(s.median_of(lambda r: r.submit_s), 4),
+                s.spread(lambda r: r.submit_rate),
+                fmt(s.median_of(lambda r: r.drain_s), 2),
+                s.spread(lambda r: r.drain_rate),
+                fmt(s.median_of(lambda r: 1000 * r.daemon_cpu / r.jobs), 1),
+                fmt(s.median_of(lambda r: 1000 * r.children_cpu / r.jobs), 1),
+                "" if not incomplete else f"{incomplete} not OK",
+            ]
+        )
+    headers = [
+        "mlrp, 1-GPU `true` jobs, 8 GPUs",
+        "runs",
+        "submit s",
+        "submit jobs/s",
+        "drain s",
+        "drain jobs/s",
+        "daemon CPU ms/job",
+        "supervisor+job CPU ms/job",
+        "",
+    ]
     print_table("mlrp submit and drain (medians; min-max of the runs in brackets)", headers, rows)
-    note("drain s = just before the first submit -> end_time of the last job")
+    note("drain s = just before the first submit -> end_time of the last job. CPU: the daemon")
+    note("process's own, and that of the per-job supervisors and jobs it reaped, during the run;")
+    note(f"with {os.cpu_count()} CPUs the drain cannot beat {os.cpu_count()} / (their sum) jobs/s.")
 
 
 # ---------------------------------------------------------------------------- mlrp: latency
@@ -398,11 +453,19 @@ def wait_job_ended(client: Client, job_id: int, timeout: float = 30) -> dict[str
 
 def report_latency(latency: Latency) -> None:
     rows = [
-        ["submit -> start (start_time)", fmt_ms(percentile(latency.start, 50)),
-         fmt_ms(percentile(latency.start, 90)), fmt_ms(max(latency.start))],
-        ["submit -> done (polled /5 ms)", fmt_ms(percentile(latency.done, 50)),
-         fmt_ms(percentile(latency.done, 90)), fmt_ms(max(latency.done))],
-    ]  # fmt: skip
+        [
+            "submit -> start (start_time)",
+            fmt_ms(percentile(latency.start, 50)),
+            fmt_ms(percentile(latency.start, 90)),
+            fmt_ms(max(latency.start)),
+        ],
+        [
+            "submit -> done (polled /5 ms)",
+            fmt_ms(percentile(latency.done, 50)),
+            fmt_ms(percentile(latency.done, 90)),
+            fmt_ms(max(latency.done)),
+        ],
+    ]
     title = f"mlrp one job at a time on idle GPUs ({len(latency.start)} jobs, Python client)"
     print_table(title, ["latency", "p50", "p90", "max"], rows)
 
@@ -414,6 +477,7 @@ def report_latency(latency: Latency) -> None:
 class Startup:
     env_label: str
     medians: dict[str, float]
+    queued: int = 0
 
     def ratio(self, command: str) -> float:
         return self.medians[command] / self.medians["bare"]
@@ -427,23 +491,32 @@ def cached_bytecode_env(env: dict[str, str], prefix: Path) -> dict[str, str]:
     return out
 
 
-def startup_commands(daemon: Daemon) -> dict[str, list[str]]:
+SETTLE_S = 0.75  # after a submit: let the scheduling pass it triggers finish
+
+
+def startup_commands() -> dict[str, list[str]]:
+    """In the order they run in each round; "queue-busy" runs right after the submit,
+    while the daemon runs the scheduling pass that the submit woke, "queue" after a
+    pause of SETTLE_S."""
     mlrp = mlrp_command()
     return {
         "bare": [sys.executable, "-c", "pass"],
         "submit": [*mlrp, "submit", "--parsable", "--hold", "--", "true"],
+        "queue-busy": [*mlrp, "queue"],
         "queue": [*mlrp, "queue"],
     }
 
 
 def measure_startup(daemon: Daemon, env: dict[str, str], label: str, runs: int) -> Startup:
-    commands = startup_commands(daemon)
+    commands = startup_commands()
     env = {**env, "MLRP_HOME": str(daemon.home)}
     for argv in commands.values():  # warm the page cache (and the .pyc cache, if any)
         run(argv, env)
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):
         for name, argv in commands.items():
+            if name == "queue":
+                time.sleep(SETTLE_S)
             times[name].append(timed_run(argv, env))
     return Startup(env_label=label, medians={k: median(v) for k, v in times.items()})
 
@@ -457,28 +530,35 @@ def measure_startups(env: dict[str, str], pending: int, runs: int) -> list[Start
         results = [measure_startup(daemon, env, "this environment", runs)]
         cached = cached_bytecode_env(env, Path(pyc))
         results.append(measure_startup(daemon, cached, ".pyc cache on", runs))
-    note_startup_env(env, queued)
+    for result in results:
+        result.queued = queued
     return results
 
 
-def note_startup_env(env: dict[str, str], queued: int) -> None:
-    if env.get("PYTHONDONTWRITEBYTECODE"):
+def note_startup_env(queued: int) -> None:
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
         note("PYTHONDONTWRITEBYTECODE is set here, and src/mlrp has no .pyc files: every CLI")
         note("call compiles the mlrp modules it imports. The '.pyc cache on' rows unset it")
         note("and keep .pyc files under a temporary PYTHONPYCACHEPREFIX, as a normal install.")
-    note(f"`mlrp queue` ran with {queued} jobs pending (held); `mlrp submit` used --hold.")
+    note(f"`mlrp queue` ran with {queued} jobs pending (held), {SETTLE_S} s after the last")
+    note("submit; 'just after a submit' ran at once, while the daemon's scheduling pass (woken")
+    note("by that submit) was running. `mlrp submit` used --hold so that the queue stays put.")
 
 
 def report_startup(results: Sequence[Startup], runs: int) -> None:
     rows = []
     for result in results:
-        for name, label in (("bare", "python -c pass"),
-                            ("submit", "mlrp submit --parsable -- true"),
-                            ("queue", "mlrp queue")):  # fmt: skip
+        for name, label in (
+            ("bare", "python -c pass"),
+            ("submit", "mlrp submit --parsable -- true"),
+            ("queue", "mlrp queue"),
+            ("queue-busy", "mlrp queue, just after a submit"),
+        ):
             ratio = "1.00" if name == "bare" else fmt(result.ratio(name), 2)
             rows.append([result.env_label, label, fmt_ms(result.medians[name]), ratio])
     title = f"process start-up (median of {runs} runs each)"
     print_table(title, ["environment", "command", "median", "x bare"], rows)
+    note_startup_env(results[0].queued if results else 0)
 
 
 # ---------------------------------------------------------------------------- Slurm
@@ -496,9 +576,14 @@ class SlurmFigures:
     drain_s: float | None = None
     done_latency: list[float] = field(default_factory=list)
 
-    @property
-    def drain_rate(self) -> float | None:
-        return None if self.drain_s is None else self.drain_jobs / self.drain_s
+    def value(self, name: str) -> float | None:
+        """A figure by name: loop_rate, array_submit_s, drain_rate, done_latency_s..."""
+        if name == "drain_rate":
+            return None if not self.drain_s else self.drain_jobs / self.drain_s
+        if name == "done_latency_s":
+            return median(self.done_latency) if self.done_latency else None
+        value = getattr(self, name)
+        return None if value is None else float(value)
 
 
 @dataclass
@@ -528,16 +613,27 @@ def slurm_cluster(sched_params: str) -> Iterator[SlurmCluster]:
     directory = Path(tempfile.mkdtemp(prefix="mlrp-bench-slurm-", dir="/tmp"))
     env = {**os.environ, "SLURM_TC_SCHED_PARAMS": sched_params, "SLURM_TC_RESTD": "0"}
     try:
-        done = subprocess.run([str(SLURM_DIR / "start-test-cluster.sh"), str(directory)],
-                              env=env, capture_output=True, text=True, timeout=900)  # fmt: skip
+        done = subprocess.run(
+            [str(SLURM_DIR / "start-test-cluster.sh"), str(directory)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         if done.returncode != 0:
-            raise RuntimeError(f"start-test-cluster.sh exited {done.returncode}: "
-                               f"{(done.stderr or done.stdout).strip()[-1500:]}")  # fmt: skip
+            raise RuntimeError(
+                f"start-test-cluster.sh exited {done.returncode}: "
+                f"{(done.stderr or done.stdout).strip()[-1500:]}"
+            )
         cluster_env = {**os.environ, **read_env_file(directory / "env.sh")}
         yield SlurmCluster(directory=directory, env=cluster_env)
     finally:
-        subprocess.run([str(SLURM_DIR / "stop-test-cluster.sh"), "--purge", str(directory)],
-                       capture_output=True, timeout=300, check=False)  # fmt: skip
+        subprocess.run(
+            [str(SLURM_DIR / "stop-test-cluster.sh"), "--purge", str(directory)],
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
         shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -566,7 +662,13 @@ def slurm_squeue(cluster: SlurmCluster, runs: int, *extra: str) -> float:
 def slurm_cancel(cluster: SlurmCluster, ids: Sequence[int]) -> None:
     for i in range(0, len(ids), 500):
         cluster.cmd("scancel", *map(str, ids[i : i + 500]), check=False)
-    wait_until(lambda: not slurm_listed(cluster, "-t", "PD"), timeout=120, interval=0.25)
+    wanted = set(ids)
+    wait_until(lambda: not wanted & slurm_job_ids(cluster), timeout=120, interval=0.25)
+
+
+def slurm_job_ids(cluster: SlurmCluster) -> set[int]:
+    """Ids of the jobs squeue lists (an array's tasks count as the array's id)."""
+    return {int(item.split("_")[0]) for item in slurm_listed(cluster)}
 
 
 def slurm_listed(cluster: SlurmCluster, *extra: str) -> list[str]:
@@ -588,7 +690,7 @@ def slurm_done_latency(cluster: SlurmCluster, samples: int) -> list[float]:
     for _ in range(samples):
         t0 = time.perf_counter()
         job_id = sbatch(cluster, "mb-one")
-        wait_until(lambda j=job_id: slurm_job_done(cluster, j), timeout=120, interval=0.02)
+        wait_until(partial(slurm_job_done, cluster, job_id), timeout=120, interval=0.02)
         latencies.append(time.perf_counter() - t0)
     return latencies
 
@@ -621,8 +723,9 @@ def measure_slurm_array(cluster: SlurmCluster, figures: SlurmFigures, jobs: int)
     """Time a held `--array=0-(jobs-1)` three times; `squeue -r` with the first pending."""
     times = []
     for i in range(3):
-        seconds, array_id = timed(lambda: sbatch(cluster, "mb-array", "--hold",
-                                                 f"--array=0-{jobs - 1}"))  # fmt: skip
+        seconds, array_id = timed(
+            lambda: sbatch(cluster, "mb-array", "--hold", f"--array=0-{jobs - 1}")
+        )
         times.append(seconds)
         if i == 0:
             figures.squeue_r_s = slurm_squeue(cluster, 10, "-r", "-n", "mb-array")
@@ -648,22 +751,39 @@ def report_slurm(results: Sequence[SlurmFigures]) -> None:
     rows = []
     for f in results:
         label = f.sched_params or "defaults"
-        rows.append([
-            label, fmt(f.loop_rate, 1), fmt(f.array_submit_s, 4),
-            f"{fmt(f.drain_s, 1)} / {fmt(f.drain_rate, 2)}",
-            fmt_ms(median(f.done_latency) if f.done_latency else None),
-            fmt_ms(f.squeue_s), fmt_ms(f.squeue_r_s),
-        ])  # fmt: skip
-    headers = ["Slurm 22.05 SchedulerParameters", "sbatch loop jobs/s", "array submit s",
-               "drain s / jobs/s", "submit->done p50", "squeue (PD)", "squeue -r (array)"]  # fmt: skip
-    print_table("Slurm test cluster, same run (1-GPU `true` jobs, -w n1: one 8-GPU node)",
-                headers, rows)  # fmt: skip
+        rows.append(
+            [
+                label,
+                fmt(f.loop_rate, 1),
+                fmt(f.array_submit_s, 4),
+                f"{fmt(f.drain_s, 1)} / {fmt(f.value('drain_rate'), 2)}",
+                fmt_ms(f.value("done_latency_s")),
+                fmt_ms(f.squeue_s),
+                fmt_ms(f.squeue_r_s),
+            ]
+        )
+    headers = [
+        "Slurm 22.05 SchedulerParameters",
+        "sbatch loop jobs/s",
+        "array submit s",
+        "drain s / jobs/s",
+        "submit->done p50",
+        "squeue (PD)",
+        "squeue -r (array)",
+    ]
+    print_table(
+        "Slurm test cluster, same run (1-GPU `true` jobs, -w n1: one 8-GPU node)", headers, rows
+    )
     jobs = next((f for f in results if f.loop_jobs), None)
     if jobs is not None:
-        note(f"sbatch loop: {jobs.loop_jobs} held jobs; squeue with those pending; array: "
-             f"median of 3 held {jobs.loop_jobs}-task arrays")  # fmt: skip
-    note(f"drain: {results[0].drain_jobs} held jobs released at once (--slurm-jobs); "
-         "submit->done: 5 single jobs, polled with scontrol every 20 ms")  # fmt: skip
+        note(
+            f"sbatch loop: {jobs.loop_jobs} held jobs; squeue with those pending; array: "
+            f"median of 3 held {jobs.loop_jobs}-task arrays"
+        )
+    note(
+        f"drain: {results[0].drain_jobs} held jobs released at once (--slurm-jobs); "
+        "submit->done: 5 single jobs, polled with scontrol every 20 ms"
+    )
 
 
 # ---------------------------------------------------------------------------- comparison
@@ -671,6 +791,7 @@ def report_slurm(results: Sequence[SlurmFigures]) -> None:
 
 @dataclass
 class Figures:
+    jobs: int
     drains: dict[str, DrainSeries]
     latency: Latency | None
     startups: list[Startup]
@@ -684,61 +805,93 @@ class Figures:
         series = self.drains.get(key)
         return None if series is None else series.median_of(lambda r: r.submit_s)
 
-    def slurm_value(self, tuned: bool, attr: str) -> tuple[float | None, str]:
-        """(value, "measured" / "reference") for one Slurm figure."""
+    def slurm_value(self, name: str, *, tuned: bool = False) -> tuple[float | None, str]:
+        """(value, "measured" or "reference") of one Slurm figure."""
         wanted = TUNED_SCHED_PARAMS if tuned else ""
         found = next((f for f in self.slurm if f.sched_params == wanted), None)
-        value = getattr(found, attr) if found is not None else None
-        if isinstance(value, list):
-            value = median(value) if value else None
+        value = found.value(name) if found is not None else None
         if value is not None:
-            return float(value), "measured"
-        key = attr + ("_tuned" if tuned else "_default") if attr == "drain_rate" else attr
-        key = {"done_latency": "done_latency_s"}.get(key, key)
-        return SLURM_REFERENCE.get(key), "reference"
+            return value, "measured"
+        return SLURM_REFERENCE.get((name, tuned)), "reference"
 
 
 def ratio_rows(figures: Figures) -> list[list[str]]:
     """(figure, mlrp, Slurm, mlrp advantage): > 1 means mlrp is better."""
-    rows = []
-    queue = figures.startups[0].medians["queue"] if figures.startups else None
-    submit_once = figures.startups[0].medians["submit"] if figures.startups else None
+    first = figures.startups[0].medians if figures.startups else {}
     done = median(figures.latency.done) if figures.latency else None
     cli_loop = figures.drains.get("cli-loop")
     loop_rate = cli_loop.median_of(lambda r: r.submit_rate) if cli_loop else None
-    comparisons: list[tuple[str, float | None, str, bool, bool]] = [
-        # label, mlrp value, Slurm attribute, tuned cluster?, higher is better?
-        ("submit loop, jobs/s (CLI vs sbatch)", loop_rate, "loop_rate", False, True),
-        ("1,000-task array submit, s (CLI)", figures.submit_s("cli-array"), "array_submit_s",
-         False, False),
-        ("drain jobs/s, array (CLI) vs default", figures.drain_rate("cli-array"), "drain_rate",
-         False, True),
-        ("drain jobs/s, batch vs default", figures.drain_rate("client-batch"), "drain_rate",
-         False, True),
-        ("drain jobs/s, array (CLI) vs tuned", figures.drain_rate("cli-array"), "drain_rate",
-         True, True),
-        ("drain jobs/s, batch vs tuned", figures.drain_rate("client-batch"), "drain_rate",
-         True, True),
-        ("one job submit->done, s (default)", done, "done_latency", False, False),
-        ("one job submit->done, s (tuned)", done, "done_latency", True, False),
-        ("one CLI submit vs sbatch, s", submit_once, "", False, False),
-        ("queue, 1,000 pending, s (vs squeue)", queue, "squeue_s", False, False),
-    ]  # fmt: skip
-    for label, mine, attr, tuned, higher in comparisons:
-        if attr == "":
-            slurm_loop = figures.slurm_value(False, "loop_rate")
-            theirs = (1 / slurm_loop[0] if slurm_loop[0] else None, slurm_loop[1])
-        else:
-            theirs = figures.slurm_value(tuned, attr)
-        rows.append(ratio_row(label, mine, theirs, higher))
-    return rows
+    sbatch_rate, source = figures.slurm_value("loop_rate")
+    sbatch_once = (1 / sbatch_rate if sbatch_rate else None, source)
+    return [
+        ratio_row(
+            "submit loop, jobs/s (CLI vs sbatch)",
+            loop_rate,
+            figures.slurm_value("loop_rate"),
+            higher=True,
+        ),
+        ratio_row(
+            "one submit process, s (vs 1/sbatch rate)",
+            first.get("submit"),
+            sbatch_once,
+            higher=False,
+        ),
+        ratio_row(
+            f"{figures.jobs:,}-task array submit, s (CLI)",
+            figures.submit_s("cli-array"),
+            figures.slurm_value("array_submit_s"),
+            higher=False,
+        ),
+        ratio_row(
+            "drain jobs/s, array (CLI) vs default",
+            figures.drain_rate("cli-array"),
+            figures.slurm_value("drain_rate"),
+            higher=True,
+        ),
+        ratio_row(
+            "drain jobs/s, batch vs default",
+            figures.drain_rate("client-batch"),
+            figures.slurm_value("drain_rate"),
+            higher=True,
+        ),
+        ratio_row(
+            "drain jobs/s, array (CLI) vs tuned",
+            figures.drain_rate("cli-array"),
+            figures.slurm_value("drain_rate", tuned=True),
+            higher=True,
+        ),
+        ratio_row(
+            "drain jobs/s, batch vs tuned",
+            figures.drain_rate("client-batch"),
+            figures.slurm_value("drain_rate", tuned=True),
+            higher=True,
+        ),
+        ratio_row(
+            "one job submit->done, s (default)",
+            done,
+            figures.slurm_value("done_latency_s"),
+            higher=False,
+        ),
+        ratio_row(
+            "one job submit->done, s (tuned)",
+            done,
+            figures.slurm_value("done_latency_s", tuned=True),
+            higher=False,
+        ),
+        ratio_row(
+            f"queue with {figures.jobs:,} pending, s (squeue)",
+            first.get("queue"),
+            figures.slurm_value("squeue_s"),
+            higher=False,
+        ),
+    ]
 
 
 def ratio_row(
-    label: str, mine: float | None, theirs: tuple[float | None, str], higher: bool
+    label: str, mine: float | None, theirs: tuple[float | None, str], *, higher: bool
 ) -> list[str]:
     value, source = theirs
-    if mine is None or value is None or not mine or not value:
+    if not mine or not value:
         advantage = "n/a"
     else:
         advantage = f"{(mine / value) if higher else (value / mine):.2f}x"
@@ -755,29 +908,30 @@ def report_ratios(figures: Figures) -> None:
 
 def target_rows(figures: Figures) -> list[list[str]]:
     rows: list[list[str]] = []
-    default, default_src = figures.slurm_value(False, "drain_rate")
-    tuned, tuned_src = figures.slurm_value(True, "drain_rate")
+    default, default_src = figures.slurm_value("drain_rate")
+    tuned, tuned_src = figures.slurm_value("drain_rate", tuned=True)
     for key in ("cli-array", "client-batch"):
         rate = figures.drain_rate(key)
         if default is not None:
-            rows.append(target(f"drain ({key}) >= 10x Slurm default ({default:.2f}/s, "
-                               f"{default_src})", rate, 10 * default, ">="))  # fmt: skip
+            label = f"drain ({key}) >= 10x Slurm default ({default:.2f}/s, {default_src})"
+            rows.append(target(label, rate, 10 * default, ">="))
         if tuned is not None:
-            rows.append(target(f"drain ({key}) >= 3x Slurm tuned ({tuned:.2f}/s, {tuned_src})",
-                               rate, 3 * tuned, ">="))  # fmt: skip
+            label = f"drain ({key}) >= 3x Slurm tuned ({tuned:.2f}/s, {tuned_src})"
+            rows.append(target(label, rate, 3 * tuned, ">="))
     if figures.latency is not None:
         p50 = percentile(figures.latency.start, 50)
         rows.append(target("submit-to-start p50 <= 50 ms (s)", p50, 0.050, "<="))
-    rows.append(target("1,000-job array via CLI <= 0.1 s", figures.submit_s("cli-array"), 0.1,
-                       "<="))  # fmt: skip
-    rows.append(target("1,000-job array via client <= 0.1 s", figures.submit_s("client-array"),
-                       0.1, "<="))  # fmt: skip
-    rows.append(target("1,000-job batch via client <= 0.1 s", figures.submit_s("client-batch"),
-                       0.1, "<="))  # fmt: skip
+    for key, how in (
+        ("cli-array", "array via CLI"),
+        ("client-array", "array via client"),
+        ("client-batch", "batch via client"),
+    ):
+        label = f"{figures.jobs:,}-job {how} submitted <= 0.1 s"
+        rows.append(target(label, figures.submit_s(key), 0.1, "<="))
     for startup in figures.startups:
         for name in ("submit", "queue"):
-            rows.append(target(f"{name} <= 2x bare interpreter [{startup.env_label}] (x)",
-                               startup.ratio(name), 2.0, "<="))  # fmt: skip
+            label = f"{name} <= 2x bare interpreter [{startup.env_label}] (x)"
+            rows.append(target(label, startup.ratio(name), 2.0, "<="))
     return rows
 
 
@@ -798,32 +952,53 @@ def report_targets(figures: Figures) -> None:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--jobs", type=int, default=1000, help="jobs per array/batch (default 1000)")
-    p.add_argument("--cli-jobs", type=int, default=200,
-                   help="jobs in the one-CLI-call-per-job loop (default 200)")  # fmt: skip
-    p.add_argument("--repeats", type=int, default=3,
-                   help="runs of each array/batch drain, median reported (default 3)")  # fmt: skip
+    p.add_argument(
+        "--cli-jobs",
+        type=int,
+        default=200,
+        help="jobs in the one-CLI-call-per-job loop (default 200)",
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="runs of each array/batch drain, median reported (default 3)",
+    )
     p.add_argument("--latency-samples", type=int, default=50)
     p.add_argument("--startup-runs", type=int, default=20)
     p.add_argument("--vs-slurm", action="store_true", help="also measure the Slurm test cluster")
-    p.add_argument("--slurm-jobs", type=int, default=300,
-                   help="jobs in each Slurm drain (default 300; ~3.5 jobs/s)")  # fmt: skip
-    p.add_argument("--no-slurm-tuned", action="store_true",
-                   help=f"skip the second Slurm cluster with {TUNED_SCHED_PARAMS}")  # fmt: skip
+    p.add_argument(
+        "--slurm-jobs",
+        type=int,
+        default=300,
+        help="jobs in each Slurm drain (default 300; ~3.5 jobs/s)",
+    )
+    p.add_argument(
+        "--no-slurm-tuned",
+        action="store_true",
+        help=f"skip the second Slurm cluster with {TUNED_SCHED_PARAMS}",
+    )
     return p.parse_args(argv)
 
 
 def print_header(args: argparse.Namespace) -> None:
-    head = run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], dict(os.environ),
-               check=False).strip()  # fmt: skip
-    dirty = run(["git", "-C", str(REPO), "status", "--short", "src"], dict(os.environ),
-                check=False).splitlines()  # fmt: skip
+    head = run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], dict(os.environ), check=False
+    ).strip()
+    dirty = run(
+        ["git", "-C", str(REPO), "status", "--short", "src"], dict(os.environ), check=False
+    ).splitlines()
     print("mlrp submit/drain benchmark")
     print(f"  command : {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"  tree    : {head or '?'} + {len(dirty)} changed file(s) under src/")
-    print(f"  host    : {platform.node()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, "
-          f"Python {platform.python_version()}")  # fmt: skip
-    print(f"  jobs    : {args.jobs} per array/batch, {args.cli_jobs} in the CLI loop, "
-          f"{args.repeats} runs each; {GPUS} simulated GPUs, personal mode, default tick")
+    print(
+        f"  host    : {platform.node()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, "
+        f"Python {platform.python_version()}"
+    )
+    print(
+        f"  jobs    : {args.jobs} per array/batch, {args.cli_jobs} in the CLI loop, "
+        f"{args.repeats} runs each; {GPUS} simulated GPUs, personal mode, default tick"
+    )
 
 
 def measure_mlrp(args: argparse.Namespace, env: dict[str, str]) -> Figures:
@@ -833,7 +1008,7 @@ def measure_mlrp(args: argparse.Namespace, env: dict[str, str]) -> Figures:
         drains[key] = drain_series(env, key, label, submitter, jobs, repeats)
     latency = measure_latency(env, args.latency_samples)
     startups = measure_startups(env, args.jobs, args.startup_runs)
-    return Figures(drains=drains, latency=latency, startups=startups, slurm=[])
+    return Figures(jobs=args.jobs, drains=drains, latency=latency, startups=startups, slurm=[])
 
 
 def raise_on_sigterm() -> None:
@@ -864,6 +1039,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"\n!! no Slurm comparison: {why}")
         report_ratios(figures)
     report_targets(figures)
+    print(f"\n  load average at the end: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
     return 0
 
 

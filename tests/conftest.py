@@ -11,11 +11,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from mlrp.cli.main import main
@@ -105,6 +106,15 @@ class Daemon:
                 os.environ["MLRP_HOME"] = old_env
         return Result(code, out.getvalue(), err.getvalue())
 
+    def run_cli(self, *args: str, stdin: str | None = None, timeout: float = 60) -> Result:
+        """Run the CLI as its own process (`python -m mlrp.cli.main`): the real exit
+        status, stdout and stderr, as a user's shell sees them."""
+        proc = subprocess.run(
+            [sys.executable, "-m", "mlrp.cli.main", *args], input=stdin, capture_output=True,
+            text=True, timeout=timeout, env={**os.environ, "MLRP_HOME": str(self.home)},
+        )  # fmt: skip
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
     def submit(self, *args: str) -> int:
         result = self.cli("submit", "--parsable", *args)
         assert result.code == 0, result.err
@@ -131,11 +141,46 @@ def short_tempdir() -> Path:
     return Path(tempfile.mkdtemp(prefix="mlrp-", dir="/tmp"))
 
 
+def kill_leftovers(home: Path) -> int:
+    """SIGKILL every process still tied to `home` (jobs and their supervisors outlive the
+    daemon): its path on the command line, or MLRP_HOME=home in the environment."""
+    marker, me, killed = str(home), os.getpid(), 0
+    for _ in range(5):
+        victims = []
+        for proc in psutil.process_iter(["pid", "cmdline", "environ"]):
+            info = proc.info
+            if info["pid"] == me:
+                continue
+            args = info["cmdline"] or []
+            env = info["environ"] or {}
+            if env.get("MLRP_HOME") == marker or any(a.startswith(marker) for a in args):
+                victims.append(proc)
+        for proc in victims:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+                killed += 1
+        if not victims:
+            break
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline and any(_alive(p) for p in victims):
+            time.sleep(0.01)
+    return killed
+
+
+def _alive(proc: psutil.Process) -> bool:
+    """Still running (a zombie waiting for a parent that may never reap it is not)."""
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 @pytest.fixture
 def home() -> Iterator[Path]:
     path = short_tempdir()
     path.chmod(0o755)
     yield path
+    kill_leftovers(path)
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -145,3 +190,20 @@ def daemon(home: Path) -> Iterator[Daemon]:
     d.start()
     yield d
     d.stop()
+
+
+@pytest.fixture
+def daemon_factory(home: Path) -> Iterator[Callable[..., Daemon]]:
+    """Start daemons on one home (a config, or a restart after a kill); all are stopped
+    at the end."""
+    started: list[Daemon] = []
+
+    def start(config: str | None = None, **options: Any) -> Daemon:
+        d = Daemon(home=home, config=config, **options)
+        d.start()
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        d.stop()

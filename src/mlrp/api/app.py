@@ -6,6 +6,7 @@ status of the MlrpError subclass (see mlrp.errors).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
@@ -82,6 +83,9 @@ def get_caller(request: Request) -> Caller:
     if peer is None:
         raise PermissionDenied("this endpoint needs a caller identity (use the Unix socket)")
     _, uid, gid = peer
+    if not platform.multi_user and uid not in (0, os.geteuid()):
+        # The socket's mode already keeps others out; this holds even if it is loosened.
+        raise PermissionDenied("this is a personal mlrp daemon; it serves only its own user")
     return caller_from_uid(uid, gid, platform.config.daemon.admins)
 
 

@@ -60,9 +60,12 @@ def render_job(job: dict[str, Any]) -> str:
         f"   Priority={job['priority']:.1f} Nice={spec['nice']}",
     ]
     factors = job.get("priority_factors") or {}
+    weighted = job.get("priority_weighted") or {}
     if factors:
-        parts = " ".join(f"{k}={v:.4f}" for k, v in sorted(factors.items()))
-        lines.append(f"   PriorityFactors {parts}")
+        parts = " ".join(
+            f"{k}={v:.4f}->{weighted.get(k, 0):.1f}" for k, v in sorted(factors.items())
+        )
+        lines.append(f"   PriorityFactors (factor->weighted) {parts} nice=-{spec['nice']}")
     lines += [
         f"   GPUs={spec['gpus']}"
         + (f" GpuType={spec['gpu_type']}" if spec["gpu_type"] else "")

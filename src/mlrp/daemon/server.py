@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -27,7 +28,14 @@ from mlrp.daemon.loop import SchedulingLoop
 from mlrp.errors import ConfigError, MlrpError
 from mlrp.executors.local import LocalExecutor
 from mlrp.hardware.inventory import discover
-from mlrp.paths import config_path, database_path, ended_dir, pid_path, socket_path
+from mlrp.paths import (
+    config_path,
+    database_path,
+    ended_dir,
+    jobs_dir,
+    pid_path,
+    socket_path,
+)
 from mlrp.services import runtime
 from mlrp.services.context import Platform, decide_multi_user
 from mlrp.store import Store
@@ -54,6 +62,15 @@ def build_platform(options: DaemonOptions) -> Platform:
     if multi_user and os.geteuid() != 0:
         raise ConfigError("multi-user mode needs the daemon to run as root")
     home.chmod(0o755 if multi_user else 0o700)
+    for folder in (jobs_dir(home), ended_dir(home)):  # whatever the umask: root-owned 0755
+        folder.mkdir(exist_ok=True)
+        folder.chmod(0o755)
+    # The database holds every job's spec (environment, command, script): the daemon's
+    # alone, even in a home other users traverse. SQLite gives -wal and -shm its mode.
+    database = database_path(home)
+    database.touch(mode=0o600)
+    for path in (database, *home.glob(f"{database.name}-*")):
+        path.chmod(0o600)
     inventory = discover(config.hardware, simulated_gpus=options.simulated_gpus)
     return Platform(
         config=config,
@@ -114,6 +131,10 @@ def serve(options: DaemonOptions) -> None:
         timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)
+    # uvicorn re-raises the SIGTERM it caught once it has shut down: at the default
+    # disposition that would kill the process before the clean-up below.
+    with contextlib.suppress(ValueError):  # not the main thread: no signal handlers
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         server.run(sockets=[sock])
     finally:
@@ -123,6 +144,10 @@ def serve(options: DaemonOptions) -> None:
         with contextlib.suppress(FileNotFoundError):
             pid_path(options.home).unlink()
         platform.store.close()
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _scheduling(platform: Platform) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:

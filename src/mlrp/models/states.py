@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from mlrp.errors import InvalidSpec
+
 
 class JobState(StrEnum):
     PENDING = "PENDING"
@@ -85,4 +87,4 @@ def parse_state(text: str) -> JobState:
         if upper in (state.value, state.short):
             return state
     names = ", ".join(s.value for s in JobState)
-    raise ValueError(f"unknown job state {text!r}; expected one of {names}")
+    raise InvalidSpec(f"unknown job state {text!r}; expected one of {names}")

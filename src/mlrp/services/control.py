@@ -76,6 +76,7 @@ def cancel(platform: Platform, caller: Caller, jobs: Sequence[Job]) -> list[Job]
                 JobState.CANCELLED,
                 end_time=platform.clock(),
                 reason=Reason.NONE,
+                expected_start=None,
                 message=f"cancelled by {caller.user}",
             )
         elif job.state is JobState.RUNNING:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import asdict
 from typing import Any
 
@@ -37,6 +38,10 @@ def job_detail(platform: Platform, caller: Caller, job_id: int) -> dict[str, Any
     data["display_id"] = job.display_id
     data["gpu_count"] = job.spec.gpus
     data["reason_text"] = EXPLANATIONS[job.reason]
+    weights = platform.policy.weights.model_dump()
+    data["priority_weighted"] = {
+        name: round(value * weights.get(name, 0), 3) for name, value in job.priority_factors.items()
+    }
     out, err = runtime.log_paths(platform, job)
     data["stdout_path"], data["stderr_path"] = str(out), str(err)
     if not caller.may_act_on(job):
@@ -137,13 +142,17 @@ def read_log(
     out, err = runtime.log_paths(platform, job)
     path = err if stream == "err" else out
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        # O_NONBLOCK: a FIFO put in the log's place must not block the daemon.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         return b"", offset
     except OSError as e:
         raise PermissionDenied(f"cannot read {path}: {e.strerror}") from e
     try:
-        if platform.multi_user and os.fstat(fd).st_uid != job.uid:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise PermissionDenied(f"{path} is not a regular file; not showing it")
+        if platform.multi_user and st.st_uid != job.uid:
             raise PermissionDenied(f"{path} is not owned by {job.user}; not showing it")
         os.lseek(fd, offset, os.SEEK_SET)
         data = os.read(fd, MAX_LOG_CHUNK)

@@ -97,7 +97,7 @@ def start(
         return False
     try:
         handle = platform.executor.launch(_launch_of(platform, job, gpus))
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, KeyError) as e:  # KeyError: the job's user is gone
         log.exception("launch of job %s failed", job.id)
         platform.store.transition(
             job.id,
@@ -120,10 +120,17 @@ def _launch_of(platform: Platform, job: Job, gpus: tuple[int, ...]) -> Launch:
     folder.mkdir(parents=True, exist_ok=True)
     if platform.multi_user:
         os.chown(folder, job.uid, job.gid)
+        os.chmod(folder, 0o700)  # the job's script and output: for its owner only
     stdout, stderr = log_paths(platform, job)
     spec = job.spec
+    base_env = spec.env
+    if platform.multi_user and spec.as_user is not None:
+        # Submitted for someone else (--as-user): their identity, not the submitter's.
+        entry = pwd.getpwuid(job.uid)
+        identity = {"HOME": entry.pw_dir, "USER": entry.pw_name, "LOGNAME": entry.pw_name}
+        base_env = {**spec.env, **identity}
     env = job_environment(
-        spec.env,
+        base_env,
         job_id=job.id,
         job_name=job.name,
         user=job.user,
@@ -165,10 +172,15 @@ def _argv(platform: Platform, job: Job, folder: Path) -> tuple[str, ...]:
         return tuple(spec.argv)
     assert spec.script is not None
     script = folder / "script"
-    script.write_text(spec.script)
-    script.chmod(0o700)
-    if platform.multi_user:
-        os.chown(script, job.uid, job.gid)
+    # The folder belongs to the job's user (and is reused on a requeue): never follow or
+    # reuse what may have been put there, or root would write, chmod and chown its target.
+    script.unlink(missing_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    with os.fdopen(os.open(script, flags, 0o700), "w") as f:
+        os.fchmod(f.fileno(), 0o700)
+        if platform.multi_user:
+            os.fchown(f.fileno(), job.uid, job.gid)
+        f.write(spec.script)
     if spec.script.startswith("#!"):
         return (str(script), *spec.script_args)
     return ("/bin/bash", str(script), *spec.script_args)
