@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import psutil
 
-from conftest import Daemon, kill_leftovers, short_tempdir
+from daemon_harness import Daemon, kill_leftovers, short_tempdir
 from mlrp.errors import MlrpError
 
 T = TypeVar("T")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from integration_support import listing, private_daemon
 
-from conftest import Daemon, Result
+from daemon_harness import Daemon, Result
 
 FILES = {
     "bad-directive.sh": "#!/bin/bash\n#SBATCH --gpus=1\n#SBATCH --bogus=1\necho hi\n",

@@ -16,7 +16,7 @@ from integration_support import (
     unique_number,
 )
 
-from conftest import Daemon
+from daemon_harness import Daemon
 
 
 @pytest.fixture(scope="module")

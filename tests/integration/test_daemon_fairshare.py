@@ -10,7 +10,7 @@ from pathlib import Path
 
 from integration_support import Gate, eventually, show
 
-from conftest import Daemon
+from daemon_harness import Daemon
 
 CONFIG = """
 [daemon]

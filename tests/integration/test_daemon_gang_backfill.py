@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from integration_support import FAST_GRACE, Gate, log_text, private_daemon, show, wait_reason
 
-from conftest import Daemon
+from daemon_harness import Daemon
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from integration_support import (
     show,
 )
 
-from conftest import Daemon
+from daemon_harness import Daemon
 
 SEED = 20261129
 OPERATIONS = 64

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 from integration_support import listing, log_text, private_daemon, show
 
-from conftest import Daemon
+from daemon_harness import Daemon
 
 REPORT_ENV = (
     'echo "CVD=$CUDA_VISIBLE_DEVICES"; echo "NVD=$NVIDIA_VISIBLE_DEVICES"; '

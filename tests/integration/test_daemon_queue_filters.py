@@ -19,7 +19,7 @@ from integration_support import (
     wait_reason,
 )
 
-from conftest import Daemon
+from daemon_harness import Daemon
 
 CONFIG = (
     FAST_GRACE

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 from integration_support import Gate, log_text, show, wait_reason
 
-from conftest import Daemon
+from daemon_harness import Daemon
 from mlrp.paths import pid_path
 
 

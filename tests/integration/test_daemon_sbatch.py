@@ -20,7 +20,7 @@ from integration_support import (
     wait_reason,
 )
 
-from conftest import Daemon
+from daemon_harness import Daemon
 
 DIRECTIVES = """\
 #!/bin/bash
