@@ -66,6 +66,7 @@ BAD_CALLS: list[tuple[list[str], str]] = [
     (["submit", "--dependency", "afterok:99999", "--", "true"], "99999"),
     (["submit", "--dependency", "afterwhat:1", "--", "true"], "afterwhat"),
     (["submit", "{files}/broken.yaml"], "invalid YAML"),
+    (["submit", "{files}/misspelled.sh"], "no such batch script"),
     (["submit", "{files}/wrong-gpu.yaml"], "h100"),
     (["submit", "--gpus", "2"], "nothing to run"),
     (["submit", "--begin", "whenever", "--", "true"], "--begin 'whenever'"),

@@ -85,8 +85,17 @@ def build_spec(command: str, tokens: list[str]) -> tuple[dict[str, Any], set[str
     return spec, set(flags)
 
 
+SCRIPT_SUFFIXES = (".sh", ".bash", ".sbatch", ".slurm", ".yaml", ".yml")
+
+
 def _is_file(name: str) -> bool:
-    return Path(name).is_file()
+    """True for an existing file; a missing one that looks like a script is an error
+    (as sbatch's "unable to open file"), not a command to try at run time."""
+    if Path(name).is_file():
+        return True
+    if name.endswith(SCRIPT_SUFFIXES):
+        raise InvalidSpec(f"no such batch script or task file: {name}")
+    return False
 
 
 def _from_file(
