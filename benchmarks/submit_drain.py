@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/submit_drain.py [--jobs 1000] [--cli-jobs 200] [--vs-slurm]
 
-Every measurement runs against a fresh daemon (`mlrp up --simulated-gpus 8 --mode
+Each kind of measurement runs against a fresh daemon (`mlrp up --simulated-gpus 8 --mode
 personal`, default `[daemon] tick`) on a temporary MLRP_HOME under /tmp; every job is
 `true` with one GPU. With --vs-slurm the same figures are measured, in the same run, on
 the local Slurm 22.05 test cluster (/work/shared/slurm), once with Slurm's default
@@ -44,19 +44,12 @@ from typing import Any
 
 from mlrp.client import Client
 from mlrp.errors import DaemonUnavailable, MlrpError
+from mlrp.models.states import JobState
 
 REPO = Path(__file__).resolve().parent.parent
 SLURM_DIR = Path("/work/shared/slurm")
 ACTIVE = ["PENDING", "RUNNING"]
-TERMINAL = {
-    "COMPLETED",
-    "FAILED",
-    "CANCELLED",
-    "TIMEOUT",
-    "OUT_OF_MEMORY",
-    "PREEMPTED",
-    "NODE_FAIL",
-}
+TERMINAL = frozenset(state.value for state in JobState if state.is_terminal)
 GPUS = 8
 TUNED_SCHED_PARAMS = "batch_sched_delay=0"
 
@@ -165,16 +158,8 @@ class Daemon:
 def start_daemon(env: dict[str, str]) -> Daemon:
     home = Path(tempfile.mkdtemp(prefix="mlrp-bench-", dir="/tmp"))
     daemon = Daemon(home=home, env={**env, "MLRP_HOME": str(home)})
-    command = [
-        sys.executable,
-        "-m",
-        "mlrp.cli.main",
-        "up",
-        "--simulated-gpus",
-        str(GPUS),
-        "--mode",
-        "personal",
-    ]
+    command = [sys.executable, "-m", "mlrp.cli.main", "up", "--mode", "personal"]
+    command += ["--simulated-gpus", str(GPUS)]
     with open(home / "daemon.out", "ab") as log:
         daemon.process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=daemon.env
