@@ -423,7 +423,7 @@ def test_a_job_runs_as_its_submitter(users: Users, mu: MuDaemon) -> None:
     )
     job_id = submit(users, mu, alice, "--wrap", command, env={"MLRP_MU_MARK": mark})
     job = mu.wait(job_id)
-    assert job["state"] == "COMPLETED", job
+    assert job["state"] == "COMPLETED", job["message"]
     assert (job["user"], job["uid"], job["gid"]) == (alice.name, alice.uid, alice.gid)
 
     logs = users.mlrp(alice, mu.home, "logs", str(job_id))
@@ -450,7 +450,8 @@ def test_a_job_runs_as_its_submitter(users: Users, mu: MuDaemon) -> None:
 def test_an_output_file_in_the_workdir_belongs_to_the_submitter(users: Users, mu: MuDaemon) -> None:
     alice = users.alice
     job_id = submit(users, mu, alice, "--output=result-%j.txt", "--", "id", "-un")
-    assert mu.wait(job_id)["state"] == "COMPLETED"
+    job = mu.wait(job_id)
+    assert job["state"] == "COMPLETED", job["message"]
     result = alice.work / f"result-{job_id}.txt"
     st = result.stat()
     assert (st.st_uid, st.st_gid) == (alice.uid, alice.gid)
@@ -534,7 +535,7 @@ def test_root_may_submit_as_another_user(users: Users, mu: MuDaemon) -> None:
     assert result.code == 0, result.text
     job_id = int(result.out.strip())
     job = mu.wait(job_id)
-    assert job["state"] == "COMPLETED", job
+    assert job["state"] == "COMPLETED", job["message"]
     assert (job["user"], job["uid"], job["gid"]) == (carol.name, carol.uid, carol.gid)
     out = carol.work / f"as-user-{job_id}.txt"
     assert (out.stat().st_uid, out.stat().st_gid) == (carol.uid, carol.gid)
@@ -776,7 +777,7 @@ def test_a_planted_script_symlink_is_not_followed_as_root(
 
     job = mu.wait(job_id)
     assert fingerprint(victim) == before
-    assert job["state"] == "COMPLETED", job
+    assert job["state"] == "COMPLETED", job["message"]
     logs = users.mlrp(alice, mu.home, "logs", str(job_id))
     assert logs.out == f"ran-{tag}\n", logs.text
     written = (folder / "script").lstat()

@@ -107,25 +107,16 @@ async def whoami(platform: PlatformDep, caller: CallerDep) -> Identity:
 
 @router.post("/jobs", status_code=201)
 async def submit_job(platform: PlatformDep, caller: CallerDep, spec: JobSpec) -> Submitted:
-    ids = submission.submit(platform, caller, spec)
-    return _submitted(platform, ids)
+    receipt = submission.submit(platform, caller, spec)
+    return Submitted(ids=receipt.ids, display_ids=receipt.display_ids)
 
 
 @router.post("/jobs/batch", status_code=201)
 async def submit_batch(
     platform: PlatformDep, caller: CallerDep, batch: BatchSubmit
 ) -> BatchSubmitted:
-    ids = submission.submit_many(platform, caller, batch.specs)
-    return BatchSubmitted(jobs=[_submitted(platform, group) for group in ids])
-
-
-def _submitted(platform: Platform, ids: list[int]) -> Submitted:
-    if len(ids) == 1:
-        first = platform.store.get(ids[0])
-        display = [first.display_id] if first else [str(ids[0])]
-    else:
-        display = [f"{ids[0]}_{job.array_task_id}" for job in platform.store.array_tasks(ids[0])]
-    return Submitted(ids=ids, display_ids=display)
+    receipts = submission.submit_many(platform, caller, batch.specs)
+    return BatchSubmitted(jobs=[Submitted(ids=r.ids, display_ids=r.display_ids) for r in receipts])
 
 
 @router.get("/jobs")

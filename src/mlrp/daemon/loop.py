@@ -26,6 +26,7 @@ class SchedulingLoop:
         self.event = asyncio.Event()
         self.stopping = False
         self.last_pass = 0.0
+        self.record = scheduling.PendingRecord()
         platform.wake = self.event.set
 
     async def run(self) -> None:
@@ -45,7 +46,7 @@ class SchedulingLoop:
         now = self.platform.clock()
         if woken or ended or now - self.last_pass >= FULL_PASS_EVERY:
             self.event.clear()
-            scheduling.run_pass(self.platform)
+            scheduling.run_pass(self.platform, self.record)
             self.last_pass = now
 
     def stop(self) -> None:

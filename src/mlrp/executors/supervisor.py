@@ -34,7 +34,14 @@ import os
 import signal
 import sys
 import time
-from typing import Any, NamedTuple
+
+# os.execvpe imports `warnings` lazily. It must be loaded before the fork: once the child
+# has dropped to the job's user it may not be allowed to read this interpreter's files.
+import warnings  # noqa: F401
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only; importing typing costs this process's start-up
+    from typing import Any
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -62,16 +69,21 @@ RESET_SIGNALS = (
 )
 
 
-class ProcStat(NamedTuple):
-    """The fields of /proc/<pid>/stat that executors need."""
+class ProcStat:
+    """The fields of /proc/<pid>/stat that executors need. (A plain class: `typing`
+    alone would add a third to this process's start-up.)"""
 
-    pid: int
-    state: str
-    ppid: int
-    pgrp: int
-    session: int
-    start_ticks: int
-    rss_pages: int
+    __slots__ = ("pgrp", "pid", "ppid", "rss_pages", "session", "start_ticks", "state")
+
+    def __init__(
+        self, *, pid: int, state: str, ppid: int, pgrp: int, session: int, start_ticks: int,
+        rss_pages: int,
+    ) -> None:  # fmt: skip
+        self.pid, self.state, self.ppid, self.pgrp = pid, state, ppid, pgrp
+        self.session, self.start_ticks, self.rss_pages = session, start_ticks, rss_pages
+
+    def __repr__(self) -> str:
+        return f"ProcStat(pid={self.pid}, state={self.state!r}, ppid={self.ppid})"
 
 
 def read_proc_stat(pid: int) -> ProcStat | None:
@@ -167,7 +179,7 @@ def signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def atomic_write(path: str, data: bytes, mode: int = 0o644, durable: bool = True) -> None:
+def atomic_write(path: str, data: bytes, mode: int = 0o644, durable: bool = False) -> None:
     """Write a file so that readers see either nothing or all of it (and, when
     `durable`, so that it survives a power cut once written)."""
     tmp = f"{path}.tmp"
@@ -491,6 +503,10 @@ class Supervisor:
 
     def kill_remaining(self) -> None:
         """SIGKILL and reap every process left of the job, until none is left."""
+        # As a subreaper, every live process of the job is a descendant, so keeps a child
+        # of ours alive: with no child left there is nothing to look for in /proc.
+        if not self.reap():
+            return
         deadline = time.monotonic() + FINAL_KILL_TIMEOUT
         total = 0
         while True:

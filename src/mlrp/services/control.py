@@ -96,7 +96,7 @@ def set_held(platform: Platform, caller: Caller, jobs: Sequence[Job], held: bool
                 f"{'held' if held else 'released'}"
             )
     for job in jobs:
-        reason = Reason.HELD_USER if held else Reason.NONE
-        platform.store.update(job.id, held=held, reason=reason)
+        # The reason shown follows at the next pass, which platform.wake() brings now.
+        platform.store.update(job.id, held=held)
     platform.wake()
     return list(jobs)

@@ -1,60 +1,99 @@
 """One scheduling pass: load -> decide -> apply.
 
-Loads the active jobs into a scheduler snapshot, calls the pure `decide`, starts the
-chosen jobs and records every pending job's reason, priority and expected start.
+Loads the active jobs (lean rows, no spec parsing) into a scheduler snapshot, calls the
+pure `decide`, starts the chosen jobs and records every pending job's reason, priority
+and expected start — writing only what changed since the last pass.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 from mlrp.hardware.inventory import nvlink_groups
-from mlrp.models.jobs import Job
-from mlrp.models.states import JobState
-from mlrp.parsing.dependency import parse_dependency
-from mlrp.scheduler import Decisions, DepRef, GpuSlot, QueuedJob, RunningJob, Snapshot, decide
+from mlrp.models.reasons import Reason
+from mlrp.parsing.dependency import Dependencies, parse_dependency
+from mlrp.scheduler import (
+    Decisions,
+    DepRef,
+    GpuSlot,
+    PendingInfo,
+    QueuedJob,
+    RunningJob,
+    Snapshot,
+    decide,
+)
 from mlrp.services import runtime
 from mlrp.services.context import Platform
 
+# What is shown of a pending job; rounded so that slow drifts (age) do not rewrite every
+# row on every pass.
+Shown = tuple[Reason, float, tuple[tuple[str, float], ...], float | None]
 
-def run_pass(platform: Platform) -> Decisions:
-    jobs = platform.store.active_jobs()
-    snapshot = build_snapshot(platform, jobs)
-    decisions = decide(snapshot)
-    by_id = {job.id: job for job in jobs}
+
+@dataclass
+class PendingRecord:
+    """What was last written for each pending job, so a pass writes only changes."""
+
+    shown: dict[int, Shown] = field(default_factory=dict)
+
+    def changes(self, pending: Mapping[int, PendingInfo]) -> list[tuple[int, Shown]]:
+        changed = []
+        for job_id, info in pending.items():
+            shown = _shown(info)
+            if self.shown.get(job_id) != shown:
+                self.shown[job_id] = shown
+                changed.append((job_id, shown))
+        for gone in self.shown.keys() - pending.keys():
+            del self.shown[gone]
+        return changed
+
+
+def _shown(info: PendingInfo) -> Shown:
+    factors = tuple((name, round(value, 4)) for name, value in info.priority.factors.items())
+    return (info.reason, round(info.priority.total, 1), factors, info.expected_start)
+
+
+def run_pass(platform: Platform, record: PendingRecord | None = None) -> Decisions:
+    rows = platform.store.scheduling_rows()
+    decisions = decide(build_snapshot(platform, rows))
     for start in decisions.starts:
-        runtime.start(platform, by_id[start.job_id], start.gpus, start.priority)
+        job = platform.store.get(start.job_id)
+        if job is not None:
+            runtime.start(platform, job, start.gpus, start.priority)
+    record = record if record is not None else PendingRecord()
     platform.store.save_pending_info(
-        (
-            job_id,
-            info.reason,
-            round(info.priority.total, 3),
-            info.priority.factors,
-            info.expected_start,
-        )
-        for job_id, info in decisions.pending.items()
+        (job_id, reason, total, dict(factors), expected)
+        for job_id, (reason, total, factors, expected) in record.changes(decisions.pending)
     )
     return decisions
 
 
-def build_snapshot(platform: Platform, jobs: Sequence[Job]) -> Snapshot:
-    pending = [j for j in jobs if j.state is JobState.PENDING]
-    running = [j for j in jobs if j.state is JobState.RUNNING]
-    queued = [_queued(j) for j in pending]
+def build_snapshot(platform: Platform, rows: Iterable[sqlite3.Row]) -> Snapshot:
+    queued: list[QueuedJob] = []
+    running: list[RunningJob] = []
+    for row in rows:
+        if row["state"] == "RUNNING":
+            running.append(_running(row))
+        else:
+            queued.append(_queued(row))
     referenced = {(d.job_id, d.array_task) for q in queued for d in q.dependencies}
     return Snapshot(
         now=platform.clock(),
         policy=platform.policy,
         gpus=_gpu_slots(platform, running),
         pending=tuple(queued),
-        running=tuple(_running(j) for j in running),
+        running=tuple(running),
         usage=platform.store.usage(),
         dependency_states=platform.store.states_of(referenced),
         link_groups=tuple(tuple(g) for g in nvlink_groups(platform.inventory.links)),
     )
 
 
-def _gpu_slots(platform: Platform, running: Iterable[Job]) -> tuple[GpuSlot, ...]:
+def _gpu_slots(platform: Platform, running: Iterable[RunningJob]) -> tuple[GpuSlot, ...]:
     holder = {gpu: job.id for job in running for gpu in job.gpus}
     return tuple(
         GpuSlot(index=g.index, model=g.model.lower(), job_id=holder.get(g.index))
@@ -62,24 +101,29 @@ def _gpu_slots(platform: Platform, running: Iterable[Job]) -> tuple[GpuSlot, ...
     )
 
 
-def _queued(job: Job) -> QueuedJob:
-    deps = parse_dependency(job.spec.dependency) if job.spec.dependency else None
+@lru_cache(maxsize=4096)
+def _dependencies(text: str) -> Dependencies:
+    return parse_dependency(text)
+
+
+def _queued(row: sqlite3.Row) -> QueuedJob:
+    deps = _dependencies(row["dependency"]) if row["dependency"] else None
     return QueuedJob(
-        id=job.id,
-        user=job.user,
-        account=job.account,
-        partition=job.partition,
-        qos=job.qos,
-        gpus=job.spec.gpus,
-        gpu_type=job.spec.gpu_type,
-        time_limit=job.time_limit,
-        submit_time=job.submit_time,
-        begin_time=job.begin_time,
-        nice=job.spec.nice,
-        held=job.held,
-        name=job.name,
-        array_job_id=job.array_job_id,
-        array_throttle=job.array_throttle,
+        id=row["id"],
+        user=row["user"],
+        account=row["account"],
+        partition=row["partition"],
+        qos=row["qos"],
+        gpus=row["gpu_count"],
+        gpu_type=row["gpu_type"],
+        time_limit=row["time_limit"],
+        submit_time=row["submit_time"],
+        begin_time=row["begin_time"],
+        nice=row["nice"],
+        held=bool(row["held"]),
+        name=row["name"],
+        array_job_id=row["array_job_id"],
+        array_throttle=row["array_throttle"],
         dependencies=tuple(
             DepRef(d.kind, d.job_id, d.array_task) for d in (deps.items if deps else ())
         ),
@@ -88,16 +132,16 @@ def _queued(job: Job) -> QueuedJob:
     )
 
 
-def _running(job: Job) -> RunningJob:
+def _running(row: sqlite3.Row) -> RunningJob:
     return RunningJob(
-        id=job.id,
-        user=job.user,
-        account=job.account,
-        partition=job.partition,
-        qos=job.qos,
-        gpus=tuple(job.gpus),
-        start_time=job.start_time or 0.0,
-        time_limit=job.time_limit,
-        name=job.name,
-        array_job_id=job.array_job_id,
+        id=row["id"],
+        user=row["user"],
+        account=row["account"],
+        partition=row["partition"],
+        qos=row["qos"],
+        gpus=tuple(json.loads(row["gpus"])),
+        start_time=row["start_time"] or 0.0,
+        time_limit=row["time_limit"],
+        name=row["name"],
+        array_job_id=row["array_job_id"],
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal as signals
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from mlrp.errors import InvalidSpec, NotFound, PermissionDenied, Unsatisfiable
 from mlrp.models.jobs import Job, JobSpec
@@ -21,20 +22,31 @@ from mlrp.services.context import Platform
 from mlrp.services.identity import Caller, lookup_user
 
 
-def submit(platform: Platform, caller: Caller, spec: JobSpec) -> list[int]:
-    """Record one spec (one job, or one row per array task) and return the new ids."""
-    jobs, is_array = plan_jobs(platform, caller, spec)
-    ids = platform.store.insert_jobs(jobs, as_array=is_array)
-    platform.wake()
-    return ids
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What one accepted spec became: row ids, and ids as users write them (`12_3`)."""
+
+    ids: list[int]
+    display_ids: list[str]
 
 
-def submit_many(platform: Platform, caller: Caller, specs: Sequence[JobSpec]) -> list[list[int]]:
-    """All-or-nothing batch: every spec is validated before any is recorded."""
+def submit(platform: Platform, caller: Caller, spec: JobSpec) -> Receipt:
+    """Record one spec (one job, or one row per array task)."""
+    return submit_many(platform, caller, [spec])[0]
+
+
+def submit_many(platform: Platform, caller: Caller, specs: Sequence[JobSpec]) -> list[Receipt]:
+    """All-or-nothing: every spec is validated before any is recorded, in one transaction."""
     plans = [plan_jobs(platform, caller, spec) for spec in specs]
-    ids = [platform.store.insert_jobs(jobs, as_array=is_array) for jobs, is_array in plans]
+    groups = platform.store.insert_groups(plans)
     platform.wake()
-    return ids
+    return [_receipt(jobs, ids) for (jobs, _), ids in zip(plans, groups, strict=True)]
+
+
+def _receipt(jobs: Sequence[Job], ids: list[int]) -> Receipt:
+    if len(jobs) == 1 and jobs[0].array_task_id is None:
+        return Receipt(ids, [str(ids[0])])
+    return Receipt(ids, [f"{ids[0]}_{job.array_task_id}" for job in jobs])
 
 
 def plan_jobs(platform: Platform, caller: Caller, spec: JobSpec) -> tuple[list[Job], bool]:

@@ -22,26 +22,16 @@ from mlrp.store.schema import SCHEMA
 
 JSON_COLUMNS = ("gpus", "priority_factors")
 INSERT_COLUMNS = (
-    "array_job_id",
-    "array_task_id",
-    "array_throttle",
-    "name",
-    "user",
-    "uid",
-    "gid",
-    "account",
-    "partition",
-    "qos",
-    "state",
-    "reason",
-    "held",
-    "spec",
-    "gpu_count",
-    "submit_time",
-    "begin_time",
-    "time_limit",
-    "priority",
-)
+    "array_job_id", "array_task_id", "array_throttle", "name", "user", "uid", "gid",
+    "account", "partition", "qos", "state", "reason", "held", "spec", "gpu_count",
+    "gpu_type", "nice", "dependency", "submit_time", "begin_time", "time_limit", "priority",
+)  # fmt: skip
+# What a scheduling pass needs of each active job: no spec to parse.
+SCHEDULING_COLUMNS = (
+    "id", "array_job_id", "array_throttle", "name", "user", "account", "partition", "qos",
+    "state", "held", "gpu_count", "gpu_type", "nice", "dependency", "gpus", "submit_time",
+    "begin_time", "start_time", "time_limit",
+)  # fmt: skip
 # Columns of `mlrp queue` rows: enough to list, cheap to read.
 QUEUE_COLUMNS = (
     "id",
@@ -96,22 +86,31 @@ class Store:
     def insert_jobs(self, jobs: Sequence[Job], *, as_array: bool) -> list[int]:
         """Insert jobs (their `id` is ignored) and return the new ids in order. With
         `as_array`, every job's array_job_id becomes the first new id."""
+        return self.insert_groups([(jobs, as_array)])[0]
+
+    def insert_groups(self, groups: Sequence[tuple[Sequence[Job], bool]]) -> list[list[int]]:
+        """`insert_jobs` for many groups (jobs, as_array) in one transaction."""
         sql = (
             f"INSERT INTO jobs ({', '.join(INSERT_COLUMNS)}) "
             f"VALUES ({', '.join('?' for _ in INSERT_COLUMNS)})"
         )
-        ids: list[int] = []
+        all_ids: list[list[int]] = []
+        spec_json: dict[int, str] = {}  # array tasks share one spec: serialize it once
         with self.transaction() as db:
-            for job in jobs:
-                cursor = db.execute(sql, _insert_values(job))
-                assert cursor.lastrowid is not None
-                ids.append(cursor.lastrowid)
-            if as_array and ids:
-                db.execute(
-                    "UPDATE jobs SET array_job_id = ? WHERE id BETWEEN ? AND ?",
-                    (ids[0], ids[0], ids[-1]),
-                )
-        return ids
+            for jobs, as_array in groups:
+                ids = []
+                for job in jobs:
+                    text = spec_json.setdefault(id(job.spec), job.spec.model_dump_json())
+                    cursor = db.execute(sql, _insert_values(job, text))
+                    assert cursor.lastrowid is not None
+                    ids.append(cursor.lastrowid)
+                if as_array and ids:
+                    db.execute(
+                        "UPDATE jobs SET array_job_id = ? WHERE id BETWEEN ? AND ?",
+                        (ids[0], ids[0], ids[-1]),
+                    )
+                all_ids.append(ids)
+        return all_ids
 
     # --- jobs: read --------------------------------------------------------------------
 
@@ -132,6 +131,13 @@ class Store:
             "SELECT * FROM jobs WHERE array_job_id = ? ORDER BY id", (array_job_id,)
         ).fetchall()
         return [_job_from_row(r) for r in rows]
+
+    def scheduling_rows(self) -> list[sqlite3.Row]:
+        """The active jobs, with only the columns a scheduling pass reads."""
+        return self.db.execute(
+            f"SELECT {', '.join(SCHEDULING_COLUMNS)} FROM jobs "
+            "WHERE state IN ('PENDING', 'RUNNING') ORDER BY id"
+        ).fetchall()
 
     def active_jobs(self) -> list[Job]:
         rows = self.db.execute(
@@ -274,28 +280,14 @@ class Store:
         )
 
 
-def _insert_values(job: Job) -> tuple[Any, ...]:
+def _insert_values(job: Job, spec_json: str) -> tuple[Any, ...]:
+    spec = job.spec
     return (
-        job.array_job_id,
-        job.array_task_id,
-        job.array_throttle,
-        job.name,
-        job.user,
-        job.uid,
-        job.gid,
-        job.account,
-        job.partition,
-        job.qos,
-        job.state.value,
-        job.reason.value,
-        int(job.held),
-        job.spec.model_dump_json(),
-        job.spec.gpus,
-        job.submit_time,
-        job.begin_time,
-        job.time_limit,
-        job.priority,
-    )
+        job.array_job_id, job.array_task_id, job.array_throttle, job.name, job.user,
+        job.uid, job.gid, job.account, job.partition, job.qos, job.state.value,
+        job.reason.value, int(job.held), spec_json, spec.gpus, spec.gpu_type, spec.nice,
+        spec.dependency, job.submit_time, job.begin_time, job.time_limit, job.priority,
+    )  # fmt: skip
 
 
 def _assignments(fields: Mapping[str, Any]) -> tuple[str, list[Any]]:
@@ -343,5 +335,6 @@ def _job_from_row(row: sqlite3.Row) -> Job:
     data["held"] = bool(data["held"])
     data["state"] = JobState(data["state"])
     data["reason"] = Reason(data["reason"])
-    data.pop("gpu_count")
+    for derived in ("gpu_count", "gpu_type", "nice", "dependency"):  # copies of spec fields
+        data.pop(derived)
     return Job.model_construct(**data)
