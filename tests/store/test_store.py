@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -86,5 +87,5 @@ def test_queue_rows_list_running_first_then_by_priority(store: Store) -> None:
     ids = store.insert_jobs([new_job(), new_job(), new_job()], as_array=False)
     store.save_pending_info([(ids[0], Reason.PRIORITY, 1.0, {}, None)])
     store.transition(ids[2], PD, R)
-    rows = store.queue_rows(states=[PD, R], by_priority=True)
+    rows = json.loads(store.queue_json(states=[PD, R], by_priority=True))
     assert [r["id"] for r in rows] == [ids[2], ids[0], ids[1]]

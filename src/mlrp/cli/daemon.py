@@ -8,11 +8,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from mlrp.client import Client
 from mlrp.errors import DaemonUnavailable, MlrpError
 from mlrp.paths import daemon_log_path, home_dir, socket_path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing would slow every CLI call
+    from typing import Any
 
 START_TIMEOUT = 30.0
 MODE_HELP = (

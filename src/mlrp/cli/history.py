@@ -6,11 +6,14 @@ import argparse
 import json
 import time
 from datetime import datetime
-from typing import Any
 
 from mlrp.cli.listing import add_filters, query
 from mlrp.cli.tables import duration, elapsed, exit_text, table, timestamp
 from mlrp.errors import InvalidSpec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing would slow every CLI call
+    from typing import Any
 
 
 def register(sub: Any) -> None:

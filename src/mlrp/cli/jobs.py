@@ -6,12 +6,15 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
 
 from mlrp.cli.listing import split_values
 from mlrp.cli.tables import duration, exit_text, gpu_list, timestamp, user_name
 from mlrp.client import Client
 from mlrp.models.states import JobState, parse_state
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing would slow every CLI call
+    from typing import Any
 
 
 def register(sub: Any) -> None:

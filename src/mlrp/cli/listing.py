@@ -6,11 +6,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Any
 
 from mlrp.cli.tables import duration, elapsed, gpu_list, table, timestamp, user_name
 from mlrp.client import Client
 from mlrp.models.states import JobState, parse_state
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing would slow every CLI call
+    from typing import Any
 
 
 def register(sub: Any) -> None:

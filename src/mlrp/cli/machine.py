@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 from mlrp.cli.tables import table
 from mlrp.client import Client
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing would slow every CLI call
+    from typing import Any
 
 
 def register(sub: Any) -> None:

@@ -19,14 +19,16 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
-from typing import Any
 
 from mlrp.client import Client
 from mlrp.errors import InvalidSpec, MlrpError
 from mlrp.models.states import JobState
 from mlrp.parsing.sbatch import VALUELESS_OPTIONS, spec_from_command, spec_from_script
 from mlrp.parsing.skypilot import spec_from_task_yaml
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing would slow every CLI call
+    from typing import Any
 
 CLI_FLAGS = {"--parsable", "--dry-run"}
 
@@ -76,7 +78,7 @@ def build_spec(command: str, tokens: list[str]) -> tuple[dict[str, Any], set[str
                 f"(see `mlrp {command} --help`)"
             )
     elif command == "submit" and not flags.get("--") and _is_file(rest[0]):
-        spec = _from_file(Path(rest[0]), rest[1:], options, environ, now)
+        spec = _from_file(rest[0], rest[1:], options, environ, now)
     else:
         spec = spec_from_command(rest, cli_tokens=options, environ=environ, now=now)
     spec.setdefault("workdir", os.getcwd())
@@ -91,7 +93,7 @@ SCRIPT_SUFFIXES = (".sh", ".bash", ".sbatch", ".slurm", ".yaml", ".yml")
 def _is_file(name: str) -> bool:
     """True for an existing file; a missing one that looks like a script is an error
     (as sbatch's "unable to open file"), not a command to try at run time."""
-    if Path(name).is_file():
+    if os.path.isfile(name):
         return True
     if name.endswith(SCRIPT_SUFFIXES):
         raise InvalidSpec(f"no such batch script or task file: {name}")
@@ -99,22 +101,23 @@ def _is_file(name: str) -> bool:
 
 
 def _from_file(
-    path: Path, args: list[str], options: list[str], environ: dict[str, str], now: float
+    path: str, args: list[str], options: list[str], environ: dict[str, str], now: float
 ) -> dict[str, Any]:
     try:
-        text = path.read_text()
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
     except (OSError, UnicodeDecodeError) as e:
         raise InvalidSpec(f"cannot read {path}: {e}") from e
-    if path.suffix in (".yaml", ".yml"):
-        spec = spec_from_task_yaml(text, environ=environ, source=str(path))
+    if path.endswith((".yaml", ".yml")):
+        spec = spec_from_task_yaml(text, environ=environ, source=path)
         override = spec_from_command(["true"], cli_tokens=options, environ={}, now=now)
         override.pop("argv", None)
         override.pop("env", None)
         return {**spec, **override}
     spec = spec_from_script(
-        text, cli_tokens=options, script_args=args, environ=environ, now=now, source=str(path)
+        text, cli_tokens=options, script_args=args, environ=environ, now=now, source=path
     )
-    spec.setdefault("name", path.name)
+    spec.setdefault("name", os.path.basename(path))
     return spec
 
 

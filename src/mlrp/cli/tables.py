@@ -6,9 +6,12 @@ import os
 import pwd
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from mlrp.models.durations import format_duration
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing would slow every CLI call
+    from typing import Any
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from mlrp.client.transport import Reply, exchange
 from mlrp.errors import ERRORS_BY_CODE, MlrpError
-from mlrp.paths import client_socket_path
+from mlrp.locations import client_socket_path
 
-Json = Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing would slow every CLI call
+    from typing import Any as Json
 
 
 class Client:
     def __init__(self, socket_path: str | None = None) -> None:
-        self.socket_path = socket_path or str(client_socket_path())
+        self.socket_path = socket_path or client_socket_path()
 
     # --- jobs ---------------------------------------------------------------------------
 

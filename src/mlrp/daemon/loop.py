@@ -26,7 +26,7 @@ class SchedulingLoop:
         self.event = asyncio.Event()
         self.stopping = False
         self.last_pass = 0.0
-        self.record = scheduling.PendingRecord()
+        self.cache = scheduling.PassCache()
         platform.wake = self.event.set
 
     async def run(self) -> None:
@@ -46,7 +46,7 @@ class SchedulingLoop:
         now = self.platform.clock()
         if woken or ended or now - self.last_pass >= FULL_PASS_EVERY:
             self.event.clear()
-            scheduling.run_pass(self.platform, self.record)
+            scheduling.run_pass(self.platform, self.cache)
             self.last_pass = now
 
     def stop(self) -> None:

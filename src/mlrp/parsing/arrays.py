@@ -16,7 +16,7 @@ At most `MAX_TASKS` tasks and indices up to `MAX_INDEX`; anything else raises
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mlrp.errors import InvalidSpec
 
@@ -28,8 +28,7 @@ _THROTTLE = re.compile(r"[0-9]{1,9}")
 _HELP = "expected indices and ranges like 0-15, 0,6,16-32, 0-15:4 or 1-7%2"
 
 
-@dataclass(frozen=True)
-class ArraySpec:
+class ArraySpec(NamedTuple):
     """The task indices of a job array and its throttle (max tasks running at once)."""
 
     indices: tuple[int, ...]

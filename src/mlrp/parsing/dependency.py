@@ -16,7 +16,7 @@ naming the offending part.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mlrp.errors import InvalidSpec
 
@@ -25,8 +25,7 @@ KINDS = frozenset({"after", "afterok", "afternotok", "afterany"})
 _JOB = re.compile(r"([0-9]{1,18})(?:_([0-9]{1,9}))?")
 
 
-@dataclass(frozen=True)
-class Dependency:
+class Dependency(NamedTuple):
     """One condition: `kind` of job `job_id` (or of one task of array job `job_id`)."""
 
     kind: str
@@ -34,8 +33,7 @@ class Dependency:
     array_task: int | None = None
 
 
-@dataclass(frozen=True)
-class Dependencies:
+class Dependencies(NamedTuple):
     """All conditions of one --dependency value."""
 
     items: tuple[Dependency, ...]

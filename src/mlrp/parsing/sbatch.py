@@ -35,8 +35,7 @@ import re
 import shlex
 import signal as signals
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from mlrp.errors import InvalidSpec
 from mlrp.parsing.arrays import parse_array
@@ -55,23 +54,20 @@ MAX_SIGNAL_TIME = 0xFFFF
 IGNORED_OPTIONS = frozenset({"--mail-type", "--mail-user", "--comment"})
 
 
-@dataclass(frozen=True)
-class _Option:
+class _Option(NamedTuple):
     long: str
     short: str | None
     arity: Literal["flag", "value", "optional"]
     handler: _Handler
 
 
-@dataclass(frozen=True)
-class _Token:
+class _Token(NamedTuple):
     text: str
     where: str
     directive: bool = False
 
 
-@dataclass(frozen=True)
-class _Use:
+class _Use(NamedTuple):
     option: _Option
     shown: str
     value: str
@@ -267,8 +263,7 @@ def _signal_name(text: str, shown: str, value: str) -> str:
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-@dataclass(frozen=True)
-class _Export:
+class _Export(NamedTuple):
     everything: bool
     items: tuple[tuple[str, str | None], ...]
 

@@ -70,6 +70,12 @@ class PendingView(Mapping[int, PendingInfo]):
         """The reason alone, without building the breakdown."""
         return self._rows[job_id][0]
 
+    def summary(self, job_id: int) -> tuple[Reason, float, Factors, float | None]:
+        """(reason, priority, factors in FACTOR_NAMES order, expected start), without
+        building the breakdown: for callers that only look for changes."""
+        reason, expected, _, (factors, total), _ = self._rows[job_id]
+        return reason, total, factors, expected
+
     def __repr__(self) -> str:
         return f"PendingView({dict(self)!r})"
 

@@ -50,7 +50,7 @@ def job_detail(platform: Platform, caller: Caller, job_id: int) -> dict[str, Any
     return data
 
 
-def queue(
+def queue_json(
     platform: Platform,
     *,
     states: list[JobState] | None = None,
@@ -58,9 +58,11 @@ def queue(
     account: str | None = None,
     name: str | None = None,
     ended_since: float | None = None,
-) -> list[dict[str, Any]]:
+) -> str:
+    """The queue (active jobs, by priority) or, with `ended_since`, the history (by id),
+    as a JSON array of rows."""
     states = states or ([] if ended_since is not None else [JobState.PENDING, JobState.RUNNING])
-    rows = platform.store.queue_rows(
+    return platform.store.queue_json(
         states=states,
         user=user,
         account=account,
@@ -68,12 +70,6 @@ def queue(
         ended_since=ended_since,
         by_priority=ended_since is None,
     )
-    for row in rows:
-        if row["array_job_id"] is not None:
-            row["display_id"] = f"{row['array_job_id']}_{row['array_task_id']}"
-        else:
-            row["display_id"] = str(row["id"])
-    return rows
 
 
 def gpus(platform: Platform) -> list[dict[str, Any]]:

@@ -9,41 +9,38 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from mlrp.hardware.inventory import nvlink_groups
 from mlrp.models.reasons import Reason
 from mlrp.parsing.dependency import Dependencies, parse_dependency
-from mlrp.scheduler import (
-    Decisions,
-    DepRef,
-    GpuSlot,
-    PendingInfo,
-    QueuedJob,
-    RunningJob,
-    Snapshot,
-    decide,
-)
+from mlrp.scheduler import Decisions, DepRef, GpuSlot, QueuedJob, RunningJob, Snapshot, decide
+from mlrp.scheduler.core import PendingView
+from mlrp.scheduler.decisions import FACTOR_NAMES
 from mlrp.services import runtime
 from mlrp.services.context import Platform
 
-# What is shown of a pending job; rounded so that slow drifts (age) do not rewrite every
-# row on every pass.
-Shown = tuple[Reason, float, tuple[tuple[str, float], ...], float | None]
+# What is shown of a pending job: (reason, priority, factors, expected start), rounded so
+# that slow drifts (age) do not rewrite every row on every pass.
+Shown = tuple[Reason, float, tuple[float, ...], float | None]
 
 
 @dataclass
-class PendingRecord:
-    """What was last written for each pending job, so a pass writes only changes."""
+class PassCache:
+    """What one pass leaves for the next: the values last written for each pending job
+    (so a pass writes only changes) and the snapshot entry built from each row (so an
+    unchanged row is not turned into a QueuedJob again)."""
 
     shown: dict[int, Shown] = field(default_factory=dict)
+    queued: dict[int, tuple[tuple[object, ...], QueuedJob]] = field(default_factory=dict)
 
-    def changes(self, pending: Mapping[int, PendingInfo]) -> list[tuple[int, Shown]]:
+    def changes(self, pending: PendingView) -> list[tuple[int, Shown]]:
         changed = []
-        for job_id, info in pending.items():
-            shown = _shown(info)
+        for job_id in pending:
+            reason, total, factors, expected = pending.summary(job_id)
+            shown = (reason, round(total, 1), tuple(round(f, 4) for f in factors), expected)
             if self.shown.get(job_id) != shown:
                 self.shown[job_id] = shown
                 changed.append((job_id, shown))
@@ -51,35 +48,44 @@ class PendingRecord:
             del self.shown[gone]
         return changed
 
+    def queued_job(self, row: sqlite3.Row) -> QueuedJob:
+        key = tuple(row)
+        cached = self.queued.get(row["id"])
+        if cached is None or cached[0] != key:
+            cached = (key, _queued(row))
+            self.queued[row["id"]] = cached
+        return cached[1]
 
-def _shown(info: PendingInfo) -> Shown:
-    factors = tuple((name, round(value, 4)) for name, value in info.priority.factors.items())
-    return (info.reason, round(info.priority.total, 1), factors, info.expected_start)
+    def forget_except(self, ids: set[int]) -> None:
+        for gone in self.queued.keys() - ids:
+            del self.queued[gone]
 
 
-def run_pass(platform: Platform, record: PendingRecord | None = None) -> Decisions:
+def run_pass(platform: Platform, cache: PassCache | None = None) -> Decisions:
+    cache = cache if cache is not None else PassCache()
     rows = platform.store.scheduling_rows()
-    decisions = decide(build_snapshot(platform, rows))
+    decisions = decide(build_snapshot(platform, rows, cache))
     for start in decisions.starts:
         job = platform.store.get(start.job_id)
         if job is not None:
             runtime.start(platform, job, start.gpus, start.priority)
-    record = record if record is not None else PendingRecord()
+    assert isinstance(decisions.pending, PendingView)
     platform.store.save_pending_info(
-        (job_id, reason, total, dict(factors), expected)
-        for job_id, (reason, total, factors, expected) in record.changes(decisions.pending)
+        (job_id, reason, total, dict(zip(FACTOR_NAMES, factors, strict=True)), expected)
+        for job_id, (reason, total, factors, expected) in cache.changes(decisions.pending)
     )
     return decisions
 
 
-def build_snapshot(platform: Platform, rows: Iterable[sqlite3.Row]) -> Snapshot:
+def build_snapshot(platform: Platform, rows: Iterable[sqlite3.Row], cache: PassCache) -> Snapshot:
     queued: list[QueuedJob] = []
     running: list[RunningJob] = []
     for row in rows:
         if row["state"] == "RUNNING":
             running.append(_running(row))
         else:
-            queued.append(_queued(row))
+            queued.append(cache.queued_job(row))
+    cache.forget_except({q.id for q in queued})
     referenced = {(d.job_id, d.array_task) for q in queued for d in q.dependencies}
     return Snapshot(
         now=platform.clock(),
