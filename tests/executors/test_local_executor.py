@@ -492,7 +492,8 @@ def test_supervisor_killed_while_daemon_down_is_node_fail(jobs: Jobs, subreaper:
     subreaper.extend([handle.supervisor_pid, info["child_pid"], *pids.values()])
     jobs.executor = LocalExecutor(jobs.home)  # the daemon died ...
     os.kill(handle.supervisor_pid, signal.SIGKILL)  # ... and so did the supervisor
-    os.waitpid(handle.supervisor_pid, 0)
+    with contextlib.suppress(psutil.NoSuchProcess):  # not our child: the fork server's
+        psutil.Process(handle.supervisor_pid).wait(timeout=10)
     ended = jobs.executor.adopt([handle])
     assert len(ended) == 1
     assert ended[0].state is EndState.NODE_FAIL

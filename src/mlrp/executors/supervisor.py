@@ -384,6 +384,7 @@ class Supervisor:
             "sid": pid,
             "start_time": self.start_time,
             "child_start_ticks": self.child_start_ticks,
+            "start_ticks": own_start_ticks(self.pid),
             "boot_id": boot_id(),
             "job_id": self.job_id,
             "uid": int(cfg["uid"]),
@@ -657,6 +658,52 @@ def describe_status(status: int) -> str:
     if os.WIFSIGNALED(status):
         return f"killed by {signal_name(os.WTERMSIG(status))}"
     return f"exit code {os.WEXITSTATUS(status)}"
+
+
+def own_start_ticks(pid: int) -> int | None:
+    st = read_proc_stat(pid)
+    return st.start_ticks if st is not None else None
+
+
+def serve_forks() -> int:
+    """Fork-server mode: read control directories, one per line, on stdin; fork a
+    supervisor for each and answer its pid on stdout; exit at end of input.
+
+    Starting a Python interpreter and importing this module costs far more than the
+    supervisor's work for a short job; a fork of this already-initialized process costs
+    about a millisecond. The forked supervisors are in sessions of their own and do not
+    depend on this process: they outlive it as they outlive the daemon.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, WATCHED)  # inherited: early cancels wait
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps ended supervisors
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for line in sys.stdin:
+        control = line.strip()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(_forked_supervisor(control))
+        sys.stdout.write(f"{pid}\n")
+        sys.stdout.flush()
+    return 0
+
+
+def _forked_supervisor(control: str) -> int:
+    """In the child of the fork server: become a supervisor exactly as if started fresh."""
+    try:
+        os.setsid()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # waitpid must see the job's end
+        null = os.open(os.devnull, os.O_RDWR)
+        log = os.open(os.path.join(control, "supervisor.log"), os.O_WRONLY | os.O_APPEND)
+        for target, fd in ((0, null), (1, null), (2, log)):
+            os.dup2(fd, target)
+        os.close(null)
+        os.close(log)
+        sys.stdin = open(0, closefd=False)  # noqa: SIM115 - the process's own fds
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+        return main(["supervisor", control])
+    except BaseException:  # nothing above may return into the server's loop
+        return 1
 
 
 def main(argv: list[str]) -> int:
