@@ -147,12 +147,19 @@ class Daemon:
         return run([*mlrp_command(), *args], self.env)
 
     def cpu_seconds(self) -> tuple[float, float]:
-        """(the daemon's own CPU time, that of its reaped children: supervisors and jobs)."""
+        """(the daemon's own CPU time, the CPU time of everything else on the machine).
+
+        Supervisors are forked by the daemon's fork server and reaped by the kernel, so
+        their time reaches no parent's counters: the rest of the machine's busy time
+        (from /proc/stat) stands for them and the jobs — on a quiet machine, that is all
+        it holds."""
         assert self.process is not None
         stat = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         ticks = os.sysconf("SC_CLK_TCK")
-        utime, stime, cutime, cstime = (int(x) / ticks for x in stat[11:15])
-        return utime + stime, cutime + cstime
+        own = sum(int(x) for x in stat[11:13]) / ticks
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        busy = sum(int(x) for i, x in enumerate(fields[:8]) if i not in (3, 4)) / ticks
+        return own, busy - own
 
 
 def start_daemon(env: dict[str, str]) -> Daemon:
@@ -238,7 +245,7 @@ class Drain:
     drain_s: float
     completed: int
     daemon_cpu: float  # seconds, the daemon process itself
-    children_cpu: float  # seconds, the supervisors and jobs it reaped
+    children_cpu: float  # seconds, the rest of the machine: supervisors, jobs, anything else
 
     @property
     def submit_rate(self) -> float:
@@ -393,12 +400,13 @@ def report_drains(series: Sequence[DrainSeries]) -> None:
         "drain s",
         "drain jobs/s",
         "daemon CPU ms/job",
-        "supervisor+job CPU ms/job",
+        "rest of machine CPU ms/job",
         "",
     ]
     print_table("mlrp submit and drain (medians; min-max of the runs in brackets)", headers, rows)
     note("drain s = just before the first submit -> end_time of the last job. CPU: the daemon")
-    note("process's own, and that of the per-job supervisors and jobs it reaped, during the run;")
+    note("process's own, and the rest of the machine's busy time (supervisors, jobs, and anything")
+    note("else running: read it on a quiet machine) during the run;")
     note(f"with {os.cpu_count()} CPUs the drain cannot beat {os.cpu_count()} / (their sum) jobs/s.")
 
 
