@@ -606,3 +606,38 @@ def test_adopt_finds_the_supervisor_when_the_handle_has_no_pid(jobs: Jobs) -> No
     assert jobs.wait(56).state is EndState.CANCELLED
     with contextlib.suppress(ChildProcessError):
         os.waitpid(handle.supervisor_pid, 0)
+
+
+# ---------------------------------------------------------------------- fork server
+
+
+def test_supervisors_come_from_one_fork_server_and_outlive_it(jobs: Jobs) -> None:
+    first = jobs.bash(70, "sleep 0.3; exit 3")
+    second = jobs.bash(71, "sleep 0.3")
+    parents = {psutil.Process(h.supervisor_pid).ppid() for h in (first, second)}
+    assert len(parents) == 1  # both forked by the same server, not by this process
+    jobs.executor._stop_fork_server()  # the server goes away while job 70 still runs
+    ended = jobs.wait(70)
+    assert (ended.state, ended.exit_code) == (EndState.FAILED, 3)
+    assert jobs.wait(71).state is EndState.COMPLETED
+
+
+def test_a_dead_fork_server_is_replaced(jobs: Jobs) -> None:
+    jobs.bash(72, "exit 0")
+    jobs.wait(72)
+    server = jobs.executor._server
+    assert server is not None
+    server.kill()
+    server.wait()
+    jobs.bash(73, "exit 5")
+    assert jobs.executor._server is not server
+    assert jobs.wait(73).exit_code == 5
+
+
+def test_without_a_working_fork_server_supervisors_start_fresh(
+    jobs: Jobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mlrp.executors.local.FORK_SERVER_BOOT", "raise SystemExit(1)")
+    handle = jobs.bash(74, "echo fresh; exit 6")
+    assert psutil.Process(handle.supervisor_pid).ppid() == os.getpid()
+    assert jobs.wait(74).exit_code == 6

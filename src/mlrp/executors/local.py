@@ -330,20 +330,8 @@ class LocalExecutor:
 
     def _fork_server(self) -> subprocess.Popen[bytes]:
         if self._server is None or self._server.poll() is not None:
-            old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGUSR1})
-            try:
-                self._server = subprocess.Popen(
-                    [self.python, "-I", "-S", "-c", FORK_SERVER_BOOT],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
-                    close_fds=True,
-                    start_new_session=True,
-                    cwd="/",
-                    env={},
-                )
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, old)
+            command = [self.python, "-I", "-S", "-c", FORK_SERVER_BOOT]
+            self._server = _detached(command, subprocess.PIPE, subprocess.PIPE, subprocess.DEVNULL)
         return self._server
 
     def _stop_fork_server(self) -> None:
@@ -360,25 +348,9 @@ class LocalExecutor:
 
     def _spawn(self, control: Path) -> subprocess.Popen[bytes]:
         command = [self.python, "-I", "-S", "-c", SUPERVISOR_BOOT, str(control)]
-        # The supervisor inherits this mask: a cancel sent before it is ready stays
-        # pending instead of killing it.
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGUSR1})
-        try:
-            # Its own Python-level crashes (before it can log) land in supervisor.log.
-            with open(control / "supervisor.log", "ab") as log:
-                os.chmod(control / "supervisor.log", 0o600)
-                return subprocess.Popen(
-                    command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=log,
-                    close_fds=True,
-                    start_new_session=True,
-                    cwd="/",
-                    env={},
-                )
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        # Its own Python-level crashes (before it can log) land in supervisor.log.
+        with open(control / "supervisor.log", "ab") as log:
+            return _detached(command, subprocess.DEVNULL, subprocess.DEVNULL, log)
 
     @staticmethod
     def _open_pidfd(pid: int) -> int | None:
@@ -541,6 +513,20 @@ class LocalExecutor:
             and os.fsdecode(args[-1]) == str(control)
             and os.fsdecode(args[-2]) == SUPERVISOR_BOOT
         )
+
+
+def _detached(command: list[str], stdin: Any, stdout: Any, stderr: Any) -> subprocess.Popen[bytes]:
+    """Start a supervisor (or the fork server) in a session of its own, with an empty
+    environment, and SIGTERM/SIGUSR1 blocked: a cancel sent before it is ready stays
+    pending instead of killing it."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGUSR1})
+    try:
+        return subprocess.Popen(
+            command, stdin=stdin, stdout=stdout, stderr=stderr, close_fds=True,
+            start_new_session=True, cwd="/", env={},
+        )  # fmt: skip
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def kill_job_remains(job_id: int, control: Path) -> int:

@@ -128,12 +128,6 @@ class Store:
             "WHERE state IN ('PENDING', 'RUNNING') ORDER BY id"
         ).fetchall()
 
-    def active_jobs(self) -> list[Job]:
-        rows = self.db.execute(
-            "SELECT * FROM jobs WHERE state IN ('PENDING', 'RUNNING') ORDER BY id"
-        ).fetchall()
-        return [_job_from_row(r) for r in rows]
-
     def find(
         self,
         *,
