@@ -5,6 +5,7 @@ keeps the adopted jobs' GPUs held."""
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -134,3 +135,27 @@ def test_sigterm_stops_the_daemon_cleanly_and_its_jobs_keep_running(
     assert show(second, job_id)["state"] == "RUNNING"
     gate.open()
     assert second.wait(job_id)["state"] == "COMPLETED"
+
+
+def test_requeue_job_whose_supervisor_died_runs_again_with_restart_count(
+    daemon_factory: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    """A --requeue job that lost its supervisor while the daemon was down (NODE_FAIL)
+    goes back to the queue under the same id and runs again, told its restart count."""
+    first = daemon_factory()
+    out = tmp_path / "restarts.txt"
+    script = f'echo "run $MLRP_RESTART_COUNT" >> {out}; [ "$MLRP_RESTART_COUNT" = 1 ] || sleep 60'
+    job_id = first.submit("--requeue", "--gpus", "1", "--", "sh", "-c", script)
+    first.wait(job_id, {"RUNNING"})
+    control = first.home / "supervisors" / str(job_id)
+    supervisor = json.loads((control / "supervisor.json").read_text())["pid"]
+    first.kill()
+    psutil.Process(supervisor).kill()  # the job's main process dies with it (PDEATHSIG)
+    with contextlib.suppress(psutil.NoSuchProcess):
+        psutil.Process(supervisor).wait(timeout=10)
+
+    second = daemon_factory()
+    done = second.wait(job_id)
+    assert done["state"] == "COMPLETED"
+    assert done["restart_count"] == 1
+    assert out.read_text().splitlines() == ["run 0", "run 1"]
