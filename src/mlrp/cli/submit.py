@@ -163,11 +163,14 @@ def _value(tokens: list[str], i: int) -> tuple[str, int]:
 
 def attach(client: Client, job_id: int) -> int:
     """Stream the job's stdout and stderr until it ends; return its exit status."""
+    job = client.job(job_id)
+    # stdout and stderr may be one file (--output alone): stream it once.
+    streams = ["out"] if job["stdout_path"] == job["stderr_path"] else ["out", "err"]
     offsets = {"out": 0, "err": 0}
     sinks = {"out": sys.stdout.buffer, "err": sys.stderr.buffer}
     try:
         while True:
-            state, moved = _pump(client, job_id, offsets, sinks)
+            state, moved = _pump(client, job_id, streams, offsets, sinks)
             if JobState(state).is_terminal and not moved:
                 return _exit_status(client.job(job_id))
             if not moved:
@@ -179,11 +182,14 @@ def attach(client: Client, job_id: int) -> int:
 
 
 def _pump(
-    client: Client, job_id: int, offsets: dict[str, int], sinks: dict[str, Any]
+    client: Client,
+    job_id: int,
+    streams: list[str],
+    offsets: dict[str, int],
+    sinks: dict[str, Any],
 ) -> tuple[str, bool]:
+    """Copy what each stream gained since the last call; (job state, anything copied)."""
     state, moved = "PENDING", False
-    job = client.job(job_id)
-    streams = ["out"] if job["stdout_path"] == job["stderr_path"] else ["out", "err"]
     for stream in streams:
         data, offsets[stream], state = client.logs(job_id, stream=stream, offset=offsets[stream])
         if data:
