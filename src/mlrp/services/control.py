@@ -68,19 +68,23 @@ def cancel(platform: Platform, caller: Caller, jobs: Sequence[Job]) -> list[Job]
     a grace period, then SIGKILL (their end is recorded when the supervisor reports)."""
     for job in jobs:
         caller.require_owner(job, "cancel")
-    for job in jobs:
-        if job.state is JobState.PENDING:
-            platform.store.transition(
-                job.id,
-                JobState.PENDING,
-                JobState.CANCELLED,
-                end_time=platform.clock(),
-                reason=Reason.NONE,
-                expected_start=None,
-                message=f"cancelled by {caller.user}",
-            )
-        elif job.state is JobState.RUNNING:
-            platform.store.update(job.id, message=f"cancelled by {caller.user}")
+    message = f"cancelled by {caller.user}"
+    with platform.store.transaction():  # one commit, however many jobs
+        for job in jobs:
+            if job.state is JobState.PENDING:
+                platform.store.transition(
+                    job.id,
+                    JobState.PENDING,
+                    JobState.CANCELLED,
+                    end_time=platform.clock(),
+                    reason=Reason.NONE,
+                    expected_start=None,
+                    message=message,
+                )
+            elif job.state is JobState.RUNNING:
+                platform.store.update(job.id, message=message)
+    for job in jobs:  # signals only once the transaction is over
+        if job.state is JobState.RUNNING:
             platform.executor.cancel(handle_of(platform, job))
     platform.wake()
     return list(jobs)
