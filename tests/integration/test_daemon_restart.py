@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -147,8 +148,11 @@ def test_requeue_job_whose_supervisor_died_runs_again_with_restart_count(
     script = f'echo "run $MLRP_RESTART_COUNT" >> {out}; [ "$MLRP_RESTART_COUNT" = 1 ] || sleep 60'
     job_id = first.submit("--requeue", "--gpus", "1", "--", "sh", "-c", script)
     first.wait(job_id, {"RUNNING"})
-    control = first.home / "supervisors" / str(job_id)
-    supervisor = json.loads((control / "supervisor.json").read_text())["pid"]
+    info = first.home / "supervisors" / str(job_id) / "supervisor.json"
+    deadline = time.monotonic() + 10  # written by the supervisor just after its fork
+    while not (info.exists() and out.exists()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    supervisor = json.loads(info.read_text())["pid"]
     first.kill()
     psutil.Process(supervisor).kill()  # the job's main process dies with it (PDEATHSIG)
     with contextlib.suppress(psutil.NoSuchProcess):
