@@ -107,14 +107,6 @@ class Store:
         row = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return _job_from_row(row) if row else None
 
-    def get_many(self, job_ids: Iterable[int]) -> list[Job]:
-        ids = list(job_ids)
-        if not ids:
-            return []
-        marks = ",".join("?" for _ in ids)
-        rows = self.db.execute(f"SELECT * FROM jobs WHERE id IN ({marks})", ids).fetchall()
-        return [_job_from_row(r) for r in rows]
-
     def array_tasks(self, array_job_id: int) -> list[Job]:
         rows = self.db.execute(
             "SELECT * FROM jobs WHERE array_job_id = ? ORDER BY id", (array_job_id,)
@@ -191,9 +183,6 @@ class Store:
                 if key in wanted:
                     found.setdefault(key, []).append(JobState(row["state"]))
         return {k: tuple(v) for k, v in found.items()}
-
-    def count(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0])
 
     # --- jobs: change ------------------------------------------------------------------
 
