@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "nodes": ("machine", "the machine and its GPU links"),
     "gpus": ("machine", "every GPU, its state and which job holds it"),
     "share": ("machine", "the fair-share tree: shares, decayed usage, factor"),
+    "sim": ("sim", "replay a workload trace through the scheduler on a virtual clock"),
 }
 
 
