@@ -30,13 +30,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import mlrp
-from mlrp.client import Client
-from mlrp.errors import DaemonUnavailable
+from daemon_harness import Daemon
 from mlrp.models.states import JobState
 
 
@@ -217,57 +215,10 @@ def users() -> Iterator[Users]:
 
 
 @dataclass
-class MuDaemon:
+class MuDaemon(Daemon):
     """A root `mlrp up` (multi-user or personal mode) on its own temporary home."""
 
-    home: Path
-    mode: str
-    config: str
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def socket(self) -> Path:
-        return self.home / "mlrp.sock"
-
-    @property
-    def client(self) -> Client:
-        return Client(str(self.socket))
-
-    def start(self) -> None:
-        (self.home / "config.toml").write_text(self.config)
-        with open(self.home / "daemon.out", "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "mlrp.cli.main", "up", "--simulated-gpus", "4",
-                 "--mode", self.mode],
-                stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                env={**os.environ, "MLRP_HOME": str(self.home)},
-            )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("daemon exited:\n" + self.log())
-            with contextlib.suppress(DaemonUnavailable):
-                self.client.whoami()
-                return
-            time.sleep(0.05)
-        raise RuntimeError("daemon did not start:\n" + self.log())
-
-    def log(self) -> str:
-        path = self.home / "daemon.out"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def job(self, job_id: int) -> dict[str, Any]:
-        return self.client.job(job_id)
-
-    def wait(self, job_id: int, states: set[str] | None = None, timeout: float = 30) -> Any:
-        wanted = states or TERMINAL
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            job = self.job(job_id)
-            if job["state"] in wanted:
-                return job
-            time.sleep(0.05)
-        raise AssertionError(f"job {job_id} still {self.job(job_id)['state']}, wanted {wanted}")
+    gpus: int = 4
 
     def all_ids(self) -> set[int]:
         return {row["id"] for row in self.client.jobs(states=[s.value for s in JobState])}
@@ -386,7 +337,7 @@ def root_only_file(root_files: list[Path], name: str, text: str) -> Path:
 
 
 def test_the_socket_is_open_and_names_each_caller(users: Users, mu: MuDaemon) -> None:
-    assert mu.socket.stat().st_mode & 0o777 == 0o666
+    assert Path(mu.socket).stat().st_mode & 0o777 == 0o666
     assert mu.client.whoami() == {"user": "root", "uid": 0, "is_admin": True, "multi_user": True}
     python = users.cli[0] if len(users.cli) > 1 else str(VENV_MLRP.parent / "python")
     probe = "import json; from mlrp.client import Client; print(json.dumps(Client().whoami()))"
@@ -810,7 +761,7 @@ def test_a_job_whose_user_was_removed_fails_instead_of_hanging(users: Users, mu:
 
 def test_personal_mode_refuses_other_users(users: Users, personal: MuDaemon) -> None:
     assert personal.client.whoami()["multi_user"] is False
-    assert stat.S_IMODE(personal.socket.stat().st_mode) == 0o600
+    assert stat.S_IMODE(Path(personal.socket).stat().st_mode) == 0o600
     assert stat.S_IMODE(personal.home.stat().st_mode) == 0o700
     for user in (users.bob, users.carol):  # carol's admin rights are for multi-user mode
         result = users.mlrp(user, personal.home, "queue")

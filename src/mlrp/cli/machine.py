@@ -24,68 +24,64 @@ def register(sub: Any) -> None:
         p.set_defaults(handler=handler)
 
 
-def cmd_nodes(args: argparse.Namespace) -> int:
-    rows = Client().nodes()
+NODE_HEADERS = [
+    "NODE",
+    "STATE",
+    "GPUS",
+    "ALLOC",
+    "MODELS",
+    "CPUS",
+    "MEMORY",
+    "SOURCE",
+    "PARTITIONS",
+]
+GPU_HEADERS = ["GPU", "MODEL", "MEMORY", "STATE", "JOB", "USER", "UTIL", "MEM_USED", "PIDS"]
+SHARE_HEADERS = [
+    "ACCOUNT", "USER", "RAWSHARES", "NORMSHARES", "RAWUSAGE(GPU-s)", "NORMUSAGE",
+    "EFFECTVUSAGE", "FAIRSHARE",
+]  # fmt: skip
+
+
+def show(
+    args: argparse.Namespace, rows: list[dict[str, Any]], headers: list[str], cells: Any
+) -> None:
+    """Print `rows` as JSON with --json, else as a table of `cells(row)`."""
     if args.json:
         print(json.dumps(rows, indent=1))
-        return 0
-    print(
-        table(
-            ["NODE", "STATE", "GPUS", "ALLOC", "MODELS", "CPUS", "MEMORY", "SOURCE", "PARTITIONS"],
-            [
-                [
-                    n["name"],
-                    n["state"],
-                    n["gpus"],
-                    n["gpus_allocated"],
-                    ",".join(n["gpu_models"]),
-                    n["cpus"],
-                    f"{n['memory_mb'] // 1024}G",
-                    n["source"],
-                    ",".join(n["partitions"]),
-                ]
-                for n in rows
-            ],
-        )
-    )
-    for node in rows:
-        if node["links"]:
+    else:
+        print(table(headers, [cells(row) for row in rows]))
+
+
+def cmd_nodes(args: argparse.Namespace) -> int:
+    rows = Client().nodes()
+    show(args, rows, NODE_HEADERS, _node_cells)
+    for node in [] if args.json else rows:
+        n = len(node["links"])
+        if n:
             print(f"\nGPU links on {node['name']} (NV = NVLink):")
-            n = len(node["links"])
-            print(
-                table(
-                    [""] + [f"GPU{i}" for i in range(n)],
-                    [[f"GPU{i}", *row] for i, row in enumerate(node["links"])],
-                )
-            )
+            links = [[f"GPU{i}", *row] for i, row in enumerate(node["links"])]
+            print(table([""] + [f"GPU{i}" for i in range(n)], links))
     return 0
+
+
+def _node_cells(n: dict[str, Any]) -> list[Any]:
+    return [
+        n["name"], n["state"], n["gpus"], n["gpus_allocated"], ",".join(n["gpu_models"]),
+        n["cpus"], f"{n['memory_mb'] // 1024}G", n["source"], ",".join(n["partitions"]),
+    ]  # fmt: skip
 
 
 def cmd_gpus(args: argparse.Namespace) -> int:
-    rows = Client().gpus()
-    if args.json:
-        print(json.dumps(rows, indent=1))
-        return 0
-    print(
-        table(
-            ["GPU", "MODEL", "MEMORY", "STATE", "JOB", "USER", "UTIL", "MEM_USED", "PIDS"],
-            [
-                [
-                    g["index"],
-                    g["model"],
-                    f"{g['memory_mb'] // 1024}G",
-                    g["state"],
-                    g["job_id"] or "",
-                    g["job_user"] or "",
-                    _pct(g["utilization"]),
-                    _mb(g["memory_used_mb"]),
-                    ",".join(map(str, g["pids"])),
-                ]
-                for g in rows
-            ],
-        )
-    )
+    show(args, Client().gpus(), GPU_HEADERS, _gpu_cells)
     return 0
+
+
+def _gpu_cells(g: dict[str, Any]) -> list[Any]:
+    return [
+        g["index"], g["model"], f"{g['memory_mb'] // 1024}G", g["state"], g["job_id"] or "",
+        g["job_user"] or "", _pct(g["utilization"]), _mb(g["memory_used_mb"]),
+        ",".join(map(str, g["pids"])),
+    ]  # fmt: skip
 
 
 def _pct(value: int | None) -> str:
@@ -97,35 +93,13 @@ def _mb(value: int | None) -> str:
 
 
 def cmd_share(args: argparse.Namespace) -> int:
-    rows = Client().share()
-    if args.json:
-        print(json.dumps(rows, indent=1))
-        return 0
-    print(
-        table(
-            [
-                "ACCOUNT",
-                "USER",
-                "RAWSHARES",
-                "NORMSHARES",
-                "RAWUSAGE(GPU-s)",
-                "NORMUSAGE",
-                "EFFECTVUSAGE",
-                "FAIRSHARE",
-            ],
-            [
-                [
-                    " " * r["depth"] + r["account"],
-                    r["user"] or "",
-                    r["raw_shares"],
-                    f"{r['norm_shares']:.6f}",
-                    f"{r['raw_usage']:.0f}",
-                    f"{r['norm_usage']:.6f}",
-                    f"{r['effective_usage']:.6f}",
-                    f"{r['fairshare']:.6f}",
-                ]
-                for r in rows
-            ],
-        )
-    )
+    show(args, Client().share(), SHARE_HEADERS, _share_cells)
     return 0
+
+
+def _share_cells(r: dict[str, Any]) -> list[Any]:
+    return [
+        " " * r["depth"] + r["account"], r["user"] or "", r["raw_shares"],
+        f"{r['norm_shares']:.6f}", f"{r['raw_usage']:.0f}", f"{r['norm_usage']:.6f}",
+        f"{r['effective_usage']:.6f}", f"{r['fairshare']:.6f}",
+    ]  # fmt: skip
