@@ -5,9 +5,15 @@ Built from the config file by `mlrp.config`; read by the pure scheduler.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 DAY = 86400
+
+FairshareAlgorithm = Literal["fair_tree", "classic"]
+BackfillMode = Literal["easy", "conservative"]
+PreemptMode = Literal["requeue", "cancel"]
 
 
 class Account(BaseModel):
@@ -35,12 +41,22 @@ class Partition(BaseModel):
 
 
 class Qos(BaseModel):
+    """A quality of service. `preempt` names the QOS whose running jobs this one may
+    preempt; `preempt_mode` is what happens to a job of this QOS when it is preempted
+    (requeued with its id kept, or cancelled). `usage_factor` scales the fair-share
+    usage its jobs are charged (0: free of charge)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     priority: int = Field(default=0, ge=0)
-    max_gpus_per_user: int | None = Field(default=None, ge=0)
+    max_gpus_per_user: int | None = Field(default=None, ge=0)  # running, per user
+    max_gpus: int | None = Field(default=None, ge=0)  # running, all users together
+    max_pending_per_user: int | None = Field(default=None, ge=0)  # queued jobs, at submit
     max_time: int | None = Field(default=None, ge=1)
+    preempt: list[str] = Field(default_factory=list)
+    preempt_mode: PreemptMode = "requeue"
+    usage_factor: float = Field(default=1.0, ge=0)
 
 
 class Weights(BaseModel):
@@ -75,17 +91,21 @@ class Policy(BaseModel):
     default_partition: str = "batch"
     qos: list[Qos] = Field(
         default_factory=lambda: [
-            Qos(name="normal"),
-            Qos(name="high", priority=100, max_gpus_per_user=2),
-            Qos(name="scavenger", priority=0),
+            Qos(name="normal", preempt=["scavenger"]),
+            Qos(name="high", priority=100, max_gpus_per_user=2, preempt=["scavenger"]),
+            Qos(name="scavenger", priority=0, usage_factor=0.25),
         ]
     )
     default_qos: str = "normal"
     weights: Weights = Field(default_factory=Weights)
     half_life: float = Field(default=7 * DAY, gt=0)  # seconds, for usage decay
+    fairshare: FairshareAlgorithm = "fair_tree"
+    # GPU model (lower-case) -> billing weight of one GPU-second; unlisted models: 1.0
+    billing: dict[str, float] = Field(default_factory=dict)
     age_max: float = Field(default=7 * DAY, gt=0)  # age factor saturates here
     max_gpus_per_user: int | None = Field(default=None, ge=0)
     backfill: bool = True
+    backfill_mode: BackfillMode = "easy"
     reservations: int = Field(default=1, ge=1)  # EASY: how many top jobs get reservations
     # Users not listed in any account may submit to the default account.
     open_default_account: bool = True
@@ -96,6 +116,17 @@ class Policy(BaseModel):
         every user must then be listed in an account (as Slurm's associations)."""
         if self.default_account is not None and self.account(self.default_account) is None:
             object.__setattr__(self, "default_account", None)
+        return self
+
+    @model_validator(mode="after")
+    def _preempt_names_exist(self) -> Policy:
+        names = {q.name for q in self.qos}
+        for qos in self.qos:
+            for victim in qos.preempt:
+                if victim not in names:
+                    raise ValueError(f"qos {qos.name!r} preempts unknown qos {victim!r}")
+                if victim == qos.name:
+                    raise ValueError(f"qos {qos.name!r} cannot preempt itself")
         return self
 
     def account(self, name: str) -> Account | None:
