@@ -37,12 +37,12 @@ import heapq
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from mlrp.errors import InvalidSpec, MlrpError
 from mlrp.models.policy import Account, Policy, Weights
-from mlrp.scheduler import GpuSlot, QueuedJob, RunningJob, Snapshot, decay, decide
+from mlrp.scheduler import GpuSlot, QueuedJob, RunningJob, Snapshot, decay, decide, share_tree
 from mlrp.sim.trace import TraceJob
 
 POLICIES = ("default", "fifo", "nobackfill")
@@ -116,6 +116,13 @@ class SimResult:
     skipped: tuple[int, ...]  # ids of jobs asking for more GPUs than the cluster has
     passes: int  # calls to decide
     events: int  # distinct event times
+    # account -> its entitled fraction of the cluster (normalized shares down the tree)
+    entitlement: Mapping[str, float]
+
+
+def entitlements(policy: Policy) -> dict[str, float]:
+    """Each account's normalized share of the whole cluster (Slurm's S, down the tree)."""
+    return {r.account: r.norm_shares for r in share_tree(policy, {}) if r.user is None}
 
 
 def time_limit_for(duration: float) -> int:
@@ -128,6 +135,7 @@ def simulate(
     cluster: Cluster,
     policy: str | Policy,
     interval: float = DEFAULT_INTERVAL,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SimResult:
     """Replay `jobs` (any order) on `cluster` under `policy` (a name of POLICIES, or a
     Policy whose accounts should list the trace's accounts).
@@ -135,6 +143,9 @@ def simulate(
     `interval`: the least simulated time between two scheduling passes (0: a pass at
     every event that could start something); an event inside the interval defers its
     pass to the interval's end.
+
+    `progress(done, total)`, when given, is called now and then with the number of jobs
+    that have arrived so far and the number in the trace.
     """
     if interval < 0 or not math.isfinite(interval):
         raise InvalidSpec(f"interval must be a finite number >= 0, not {interval}")
@@ -180,6 +191,8 @@ def simulate(
         if wake is not None and wake <= now:
             now, wake = wake, None
         events += 1
+        if progress is not None and events % 1024 == 0:
+            progress(i, n_jobs)
 
         # 1. usage, decayed and accrued up to now
         elapsed = now - last
@@ -272,4 +285,14 @@ def simulate(
 
     if pending:  # cannot happen: with nothing running, decide starts any job that fits
         raise MlrpError(f"simulator: {len(pending)} job(s) never started")
-    return SimResult(cluster, policy_name, tuple(records), tuple(skipped), passes, events)
+    if progress is not None:
+        progress(n_jobs, n_jobs)
+    return SimResult(
+        cluster,
+        policy_name,
+        tuple(records),
+        tuple(skipped),
+        passes,
+        events,
+        entitlements(pol),
+    )
