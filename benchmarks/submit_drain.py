@@ -905,6 +905,8 @@ def target_rows(figures: Figures) -> list[list[str]]:
     tuned, tuned_src = figures.slurm_value("drain_rate", tuned=True)
     for key in ("cli-array", "client-batch"):
         rate = figures.drain_rate(key)
+        if rate is None:  # not measured in this run (--only)
+            continue
         if default is not None:
             label = f"drain ({key}) >= 10x Slurm default ({default:.2f}/s, {default_src})"
             rows.append(target(label, rate, 10 * default, ">="))
@@ -919,6 +921,8 @@ def target_rows(figures: Figures) -> list[list[str]]:
         ("client-array", "array via client"),
         ("client-batch", "batch via client"),
     ):
+        if key not in figures.drains:
+            continue
         label = f"{figures.jobs:,}-job {how} submitted <= 0.1 s"
         rows.append(target(label, figures.submit_s(key), 0.1, "<="))
     for startup in figures.startups:
@@ -940,6 +944,17 @@ def report_targets(figures: Figures) -> None:
 
 
 # ---------------------------------------------------------------------------- main
+
+
+PARTS = [*(key for key, _, _ in DRAIN_VARIANTS), "latency", "startup"]
+
+
+def parts_list(text: str) -> list[str]:
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [part for part in parts if part not in PARTS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown part(s) {', '.join(unknown)}; parts: {PARTS}")
+    return parts
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -965,6 +980,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=int,
         default=300,
         help="jobs in each Slurm drain (default 300; ~3.5 jobs/s)",
+    )
+    p.add_argument(
+        "--only",
+        type=parts_list,
+        default=None,
+        metavar="PART[,PART...]",
+        help=f"measure only these parts of mlrp: {', '.join(PARTS)} (default: all)",
     )
     p.add_argument(
         "--no-slurm-tuned",
@@ -995,12 +1017,15 @@ def print_header(args: argparse.Namespace) -> None:
 
 
 def measure_mlrp(args: argparse.Namespace, env: dict[str, str]) -> Figures:
+    wanted = set(args.only or PARTS)
     drains = {}
     for key, label, submitter in DRAIN_VARIANTS:
+        if key not in wanted:
+            continue
         jobs, repeats = (args.cli_jobs, 1) if key == "cli-loop" else (args.jobs, args.repeats)
         drains[key] = drain_series(env, key, label, submitter, jobs, repeats)
-    latency = measure_latency(env, args.latency_samples)
-    startups = measure_startups(env, args.jobs, args.startup_runs)
+    latency = measure_latency(env, args.latency_samples) if "latency" in wanted else None
+    startups = measure_startups(env, args.jobs, args.startup_runs) if "startup" in wanted else []
     return Figures(jobs=args.jobs, drains=drains, latency=latency, startups=startups, slurm=[])
 
 
@@ -1019,10 +1044,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = dict(os.environ)
     print_header(args)
     figures = measure_mlrp(args, env)
-    report_drains(list(figures.drains.values()))
+    if figures.drains:
+        report_drains(list(figures.drains.values()))
     if figures.latency is not None:
         report_latency(figures.latency)
-    report_startup(figures.startups, args.startup_runs)
+    if figures.startups:
+        report_startup(figures.startups, args.startup_runs)
     if args.vs_slurm:
         why = slurm_unavailable()
         if why is None:

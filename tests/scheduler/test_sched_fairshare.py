@@ -1,4 +1,7 @@
-"""Classic fair-share: shares, usage, effective usage, the factor, decay."""
+"""Classic fair-share: shares, usage, effective usage, the factor, decay.
+
+Tests of classic numbers select `fairshare="classic"`; Fair Tree (the default) is
+covered in test_fair_tree.py."""
 
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ def test_nested_tree_by_hand():
         Account(name="other", users=["carol"]),
     ]
     usage = {("vision", "alice"): 60.0, ("nlp", "bob"): 20.0, ("other", "carol"): 20.0}
-    rows = share_tree(policy(accounts=accounts), usage)
+    rows = share_tree(policy(accounts=accounts, fairshare="classic"), usage)
     table = {(r.account, r.user): r for r in rows}
     assert [(r.account, r.user, r.depth) for r in rows] == [
         ("lab", None, 0),
@@ -109,7 +112,7 @@ def test_shares_three_to_one():
         Account(name="big", shares=3, users=["alice"]),
         Account(name="small", users=["bob"]),
     ]
-    pol = policy(accounts=accounts, weights=FAIRSHARE_ONLY)
+    pol = policy(accounts=accounts, weights=FAIRSHARE_ONLY, fairshare="classic")
     # Usage in proportion to the shares: both are exactly at their share.
     f = fairshare_factors(pol, {("big", "alice"): 75.0, ("small", "bob"): 25.0})
     assert f[("big", "alice")] == pytest.approx(0.5)
@@ -126,7 +129,11 @@ def test_shares_three_to_one():
 
 def test_pending_user_without_usage_is_a_leaf_in_decide():
     # carol has no usage and is not listed: she still dilutes alice's share.
-    pol = policy(accounts=[Account(name="default", users=["alice"])], weights=FAIRSHARE_ONLY)
+    pol = policy(
+        accounts=[Account(name="default", users=["alice"])],
+        weights=FAIRSHARE_ONLY,
+        fairshare="classic",
+    )
     usage = {("default", "alice"): 10.0}
     queue = [job(1, user="alice"), job(2, user="carol")]
     d = run(queue, [running(90, user="alice", gpus=range(8))], pol=pol, usage=usage)

@@ -15,10 +15,9 @@ from mlrp.errors import InvalidSpec, NotFound
 from mlrp.sim import (
     POLICIES,
     JobRecord,
+    SimResult,
     TraceJob,
-    jain_index,
     parse_cluster,
-    percentile,
     read_trace,
     simulate,
     summarize,
@@ -58,9 +57,14 @@ def jobs() -> list[TraceJob]:
 
 
 @pytest.fixture(scope="module")
-def results(jobs: list[TraceJob]) -> dict[str, list[JobRecord]]:
+def runs(jobs: list[TraceJob]) -> dict[str, SimResult]:
     cluster = parse_cluster(CLUSTER)
-    return {p: list(simulate(jobs, cluster, p).records) for p in POLICIES}
+    return {p: simulate(jobs, cluster, p) for p in POLICIES}
+
+
+@pytest.fixture(scope="module")
+def results(runs: dict[str, SimResult]) -> dict[str, list[JobRecord]]:
+    return {p: list(run.records) for p, run in runs.items()}
 
 
 # --- trace reading -------------------------------------------------------------------
@@ -152,10 +156,9 @@ def test_fifo_starts_in_arrival_order(results: dict[str, list[JobRecord]]) -> No
     assert starts == sorted(starts)
 
 
-def test_backfill_beats_fifo_on_average_jct(results: dict[str, list[JobRecord]]) -> None:
-    gpus = parse_cluster(CLUSTER).total_gpus
-    default = summarize(results["default"], gpus).overall
-    fifo = summarize(results["fifo"], gpus).overall
+def test_backfill_beats_fifo_on_average_jct(runs: dict[str, SimResult]) -> None:
+    default = summarize(runs["default"]).overall
+    fifo = summarize(runs["fifo"]).overall
     assert default["jct_avg_s"] < fifo["jct_avg_s"]
     assert default["wait_avg_s"] < fifo["wait_avg_s"]
 
@@ -190,24 +193,6 @@ def test_fairshare_favours_the_account_that_used_less() -> None:
     assert default[3] < default[2]
     fifo = {r.id: r.start for r in simulate(jobs, cluster, "fifo").records}
     assert fifo[2] < fifo[3]
-
-
-# --- metrics -------------------------------------------------------------------------
-
-
-def test_metrics() -> None:
-    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
-    assert percentile([5.0], 99) == 5.0
-    assert jain_index([1.0, 1.0, 1.0]) == pytest.approx(1.0)
-    assert jain_index([1.0, 0.0]) == pytest.approx(0.5)
-    records = [JobRecord(1, "a", 2, 0.0, 0.0, 100.0), JobRecord(2, "b", 2, 0.0, 100.0, 200.0)]
-    s = summarize(records, 4)
-    assert s.overall["makespan_s"] == 200.0
-    assert s.overall["gpu_utilization"] == pytest.approx(0.5)
-    assert s.overall["jct_avg_s"] == 150.0
-    assert s.overall["wait_avg_s"] == 50.0
-    assert s.overall["jain_7d_mean"] == pytest.approx(1.0)
-    assert s.accounts["a"]["gpu_share"] == pytest.approx(0.5)
 
 
 # --- the CLI -------------------------------------------------------------------------

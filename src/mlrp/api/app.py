@@ -6,10 +6,11 @@ status of the MlrpError subclass (see mlrp.errors).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -111,12 +112,13 @@ async def submit_job(platform: PlatformDep, caller: CallerDep, spec: JobSpec) ->
     return Submitted(ids=receipt.ids, display_ids=receipt.display_ids)
 
 
-@router.post("/jobs/batch", status_code=201)
-async def submit_batch(
-    platform: PlatformDep, caller: CallerDep, batch: BatchSubmit
-) -> BatchSubmitted:
-    receipts = submission.submit_many(platform, caller, batch.specs)
-    return BatchSubmitted(jobs=[Submitted(ids=r.ids, display_ids=r.display_ids) for r in receipts])
+@router.post("/jobs/batch", status_code=201, response_model=BatchSubmitted)
+async def submit_batch(platform: PlatformDep, caller: CallerDep, batch: BatchSubmit) -> Response:
+    """The reply is written as JSON directly: a model per receipt would cost more than
+    the rest of a large batch's answer."""
+    receipts = submission.submit_many(platform, caller, batch.specs, env=batch.env)
+    jobs = [{"ids": r.ids, "display_ids": r.display_ids} for r in receipts]
+    return Response(json.dumps({"jobs": jobs}), status_code=201, media_type="application/json")
 
 
 @router.get("/jobs", response_model=JobList)
@@ -128,9 +130,18 @@ async def list_jobs(
     account: str | None = None,
     name: str | None = None,
     since: float | None = None,
+    output: Annotated[Literal["json", "table"], Query(alias="format")] = "json",
+    start: bool = False,
+    tz: str | None = None,
 ) -> Response:
     """Listing rows as the store builds them (JSON from SQLite): a per-row model would
-    cost more than the query for a long queue."""
+    cost more than the query for a long queue. `format=table`: the text of `mlrp queue`
+    (`start=true`: of `mlrp queue --start`; `tz`: the caller's TZ, "" when unset)."""
+    if output == "table":
+        text = queries.queue_table(
+            platform, states=state, user=user, account=account, name=name, start=start, tz=tz
+        )
+        return Response(text, media_type="text/plain; charset=utf-8")
     rows = queries.queue_json(
         platform, states=state, user=user, account=account, name=name, ended_since=since
     )

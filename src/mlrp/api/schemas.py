@@ -16,7 +16,11 @@ class Submitted(BaseModel):
 
 
 class BatchSubmit(BaseModel):
+    """Many specs, all or none. `env`, the environment most of them share, travels and
+    is validated once: every spec without an `env` of its own gets it."""
+
     model_config = ConfigDict(extra="forbid")
+    env: dict[str, str] | None = None
     specs: list[JobSpec] = Field(min_length=1, max_length=100_000)
 
 

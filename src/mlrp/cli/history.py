@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from datetime import datetime
 
 from mlrp.cli.listing import add_filters, query
-from mlrp.cli.tables import duration, elapsed, exit_text, table, timestamp
 from mlrp.errors import InvalidSpec
+from mlrp.tables import duration, elapsed, exit_text, table, timestamp
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing would slow every CLI call
-    from typing import Any
+    from mlrp.cli.main import Commands, Namespace
 
 
-def register(sub: Any) -> None:
+def register(sub: Commands) -> None:
     history = sub.add_parser("history", help="jobs, ended ones included (like sacct)")
     add_filters(history)
     history.add_argument(
@@ -25,7 +24,7 @@ def register(sub: Any) -> None:
     history.set_defaults(handler=cmd_history)
 
 
-def cmd_history(args: argparse.Namespace) -> int:
+def cmd_history(args: Namespace) -> int:
     rows = query(args, since=time.time() - _since_seconds(args.since))
     if args.json:
         print(json.dumps(rows, indent=1))

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 
-from mlrp.cli.listing import split_values
-from mlrp.cli.tables import duration, exit_text, gpu_list, timestamp, user_name
+from mlrp.cli.listing import states_of
 from mlrp.client import Client
-from mlrp.models.states import JobState, parse_state
+from mlrp.models.states import JobState
+from mlrp.tables import duration, exit_text, gpu_list, timestamp, user_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing would slow every CLI call
     from typing import Any
 
+    from mlrp.cli.main import Commands, Namespace
 
-def register(sub: Any) -> None:
+
+def register(sub: Commands) -> None:
     show = sub.add_parser("show", help="everything about one job")
     show.add_argument("job", type=int)
     show.add_argument("--json", action="store_true")
@@ -43,7 +44,7 @@ def register(sub: Any) -> None:
     logs.set_defaults(handler=cmd_logs)
 
 
-def cmd_show(args: argparse.Namespace) -> int:
+def cmd_show(args: Namespace) -> int:
     job = Client().job(args.job)
     if args.json:
         print(json.dumps(job, indent=1))
@@ -90,10 +91,10 @@ def render_job(job: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def cmd_select(args: argparse.Namespace) -> int:
+def cmd_select(args: Namespace) -> int:
     client = Client()
     user = user_name() if args.me else args.user
-    states = [parse_state(s).value for s in split_values(args.state)] or None
+    states = states_of(args)
     action = getattr(client, args.action)
     done = action(args.jobs, user=user, name=args.name, states=states)
     verb = {"cancel": "cancelled", "hold": "held", "release": "released"}[args.action]
@@ -104,7 +105,7 @@ def cmd_select(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_logs(args: argparse.Namespace) -> int:
+def cmd_logs(args: Namespace) -> int:
     return follow_logs(Client(), args.job, stream="err" if args.err else "out", follow=args.follow)
 
 

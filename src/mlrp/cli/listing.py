@@ -1,29 +1,36 @@
 """`mlrp queue`: pending and running jobs, like squeue, and the filters shared with
-`mlrp history`."""
+`mlrp history`.
+
+The daemon renders the queue's table (mlrp.tables.queue_table): the command only
+prints it, which spares every call decoding and formatting the whole queue.
+"""
 
 from __future__ import annotations
 
-import argparse
-import json
-import time
+import os
+import sys
 
-from mlrp.cli.tables import duration, elapsed, gpu_list, table, timestamp, user_name
 from mlrp.client import Client
-from mlrp.models.states import JobState, parse_state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing would slow every CLI call
     from typing import Any
 
+    from mlrp.cli.main import Command, Commands, Namespace
 
-def register(sub: Any) -> None:
-    queue = sub.add_parser("queue", help="pending and running jobs (like squeue)")
+
+def register(commands: Commands) -> None:
+    queue = commands.add_parser("queue", help="pending and running jobs (like squeue)")
     add_filters(queue)
-    queue.add_argument("--start", action="store_true", help="show expected start times")
+    queue.add_argument(
+        "--start",
+        action="store_true",
+        help="pending jobs' expected start times, soonest first (like squeue --start)",
+    )
     queue.set_defaults(handler=cmd_queue)
 
 
-def add_filters(p: argparse.ArgumentParser) -> None:
+def add_filters(p: Command) -> None:
     p.add_argument("--me", action="store_true", help="only my jobs")
     p.add_argument("--user", "-u")
     p.add_argument("--state", "-t", action="append", help="PENDING, R, CD... (repeatable)")
@@ -32,46 +39,57 @@ def add_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
 
 
-def query(args: argparse.Namespace, *, since: float | None = None) -> list[dict[str, Any]]:
-    states = [parse_state(s).value for s in split_values(args.state)] or None
-    user = user_name() if args.me else args.user
+def query(
+    args: Namespace, *, states: list[str] | None = None, since: float | None = None
+) -> list[dict[str, Any]]:
+    """The rows the filters select; `states` stands for an absent --state."""
     return Client().jobs(
-        states=states, user=user, account=args.account, name=args.name, since=since
+        states=states_of(args) or states,
+        user=user_of(args),
+        account=args.account,
+        name=args.name,
+        since=since,
     )
+
+
+def states_of(args: Namespace) -> list[str] | None:
+    """The --state values as the API names them; None when none is given."""
+    values = split_values(args.state)
+    if not values:
+        return None
+    from mlrp.models.states import parse_state  # only when filtering: it loads enum
+
+    return [parse_state(s).value for s in values]
+
+
+def user_of(args: Namespace) -> str | None:
+    if not args.me:
+        user: str | None = args.user
+        return user
+    from mlrp.tables import user_name
+
+    return user_name()
 
 
 def split_values(values: list[str] | None) -> list[str]:
     return [v for value in values or [] for v in value.split(",") if v]
 
 
-def cmd_queue(args: argparse.Namespace) -> int:
-    rows = query(args)
+def cmd_queue(args: Namespace) -> int:
+    # --start is about pending jobs, as squeue's (unless --state says otherwise).
+    states = states_of(args) or (["PENDING"] if args.start else None)
     if args.json:
-        print(json.dumps(rows, indent=1))
+        import json
+
+        print(json.dumps(query(args, states=states), indent=1))
         return 0
-    now = time.time()
-    headers = ["JOBID", "USER", "ACCOUNT", "NAME", "ST", "TIME", "GPUS", "NODELIST(REASON)"]
-    if args.start:
-        headers.insert(6, "START_TIME")
-    lines = []
-    for job in rows:
-        where = gpu_list(job["gpus"]) if job["state"] == "RUNNING" else f"({_reason(job)})"
-        line = [
-            job["display_id"],
-            job["user"],
-            job["account"],
-            job["name"][:24],
-            JobState(job["state"]).short,
-            duration(elapsed(job, now)),
-            job["gpu_count"],
-            where,
-        ]
-        if args.start:
-            line.insert(6, timestamp(job["expected_start"]) or "N/A")
-        lines.append(line)
-    print(table(headers, lines))
+    text = Client().queue_table(
+        states=states,
+        user=user_of(args),
+        account=args.account,
+        name=args.name,
+        start=args.start,
+        tz=os.environ.get("TZ", "") if args.start else None,
+    )
+    sys.stdout.write(text)
     return 0
-
-
-def _reason(job: dict[str, Any]) -> str:
-    return "JobHeldUser" if job["held"] else job["reason"]

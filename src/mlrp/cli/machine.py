@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from mlrp.cli.tables import table
 from mlrp.client import Client
+from mlrp.tables import table
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing would slow every CLI call
@@ -38,7 +38,7 @@ NODE_HEADERS = [
 GPU_HEADERS = ["GPU", "MODEL", "MEMORY", "STATE", "JOB", "USER", "UTIL", "MEM_USED", "PIDS"]
 SHARE_HEADERS = [
     "ACCOUNT", "USER", "RAWSHARES", "NORMSHARES", "RAWUSAGE(GPU-s)", "NORMUSAGE",
-    "EFFECTVUSAGE", "FAIRSHARE",
+    "EFFECTVUSAGE", "FAIRSHARE", "LEVEL_FS",
 ]  # fmt: skip
 
 
@@ -98,8 +98,12 @@ def cmd_share(args: argparse.Namespace) -> int:
 
 
 def _share_cells(r: dict[str, Any]) -> list[Any]:
+    """One row of the share table. The API sends None for a non-finite float: a null
+    FAIRSHARE (an account under Fair Tree) is left blank, a null LEVEL_FS is infinity."""
+    fairshare = "" if r["fairshare"] is None else f"{r['fairshare']:.6f}"
+    level_fs = "inf" if r["level_fs"] is None else f"{r['level_fs']:.6f}"
     return [
         " " * r["depth"] + r["account"], r["user"] or "", r["raw_shares"],
         f"{r['norm_shares']:.6f}", f"{r['raw_usage']:.0f}", f"{r['norm_usage']:.6f}",
-        f"{r['effective_usage']:.6f}", f"{r['fairshare']:.6f}",
+        f"{r['effective_usage']:.6f}", fairshare, level_fs,
     ]  # fmt: skip

@@ -15,16 +15,13 @@ OPTIONS are sbatch's (--gpus, --gres, --time, --account, --array, --dependency..
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 
 from mlrp.client import Client
 from mlrp.errors import InvalidSpec, MlrpError
-from mlrp.models.states import JobState
 from mlrp.parsing.sbatch import VALUELESS_OPTIONS, spec_from_command, spec_from_script
-from mlrp.parsing.skypilot import spec_from_task_yaml
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing would slow every CLI call
@@ -33,19 +30,17 @@ if TYPE_CHECKING:  # annotations only: importing typing would slow every CLI cal
 CLI_FLAGS = {"--parsable", "--dry-run"}
 
 
-def register(sub: Any) -> None:
-    """`submit` and `run` take raw sbatch-style tokens; main() routes them to `main`."""
-    for name in ("submit", "run"):
-        sub.add_parser(name, help=f"{name} a job (see `mlrp {name} --help`)", add_help=False)
-
-
 def main(command: str, tokens: list[str]) -> int:
+    """`submit` and `run` take sbatch's options, not the CLI parser's: main() routes their
+    raw tokens here."""
     if not tokens or tokens[0] in ("-h", "--help"):
         print(__doc__)
         return 0 if tokens else 2
     try:
         spec, flags = build_spec(command, tokens)
         if "--dry-run" in flags:
+            import json
+
             print(json.dumps(spec, indent=1))
             return 0
         client = Client()
@@ -109,6 +104,8 @@ def _from_file(
     except (OSError, UnicodeDecodeError) as e:
         raise InvalidSpec(f"cannot read {path}: {e}") from e
     if path.endswith((".yaml", ".yml")):
+        from mlrp.parsing.skypilot import spec_from_task_yaml
+
         spec = spec_from_task_yaml(text, environ=environ, source=path)
         override = spec_from_command(["true"], cli_tokens=options, environ={}, now=now)
         override.pop("argv", None)
@@ -163,6 +160,8 @@ def _value(tokens: list[str], i: int) -> tuple[str, int]:
 
 def attach(client: Client, job_id: int) -> int:
     """Stream the job's stdout and stderr until it ends; return its exit status."""
+    from mlrp.models.states import JobState
+
     job = client.job(job_id)
     # stdout and stderr may be one file (--output alone): stream it once.
     streams = ["out"] if job["stdout_path"] == job["stderr_path"] else ["out", "err"]

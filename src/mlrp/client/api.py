@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
+from mlrp.client import wire
 from mlrp.client.transport import Reply, exchange
 from mlrp.errors import ERRORS_BY_CODE, MlrpError
 from mlrp.locations import client_socket_path
@@ -23,9 +22,19 @@ class Client:
         """Submit one spec (see mlrp.models.jobs.JobSpec); returns ids and display ids."""
         return dict(self._call("POST", "/api/v1/jobs", spec))
 
-    def submit_batch(self, specs: list[dict[str, Json]]) -> list[dict[str, Json]]:
-        """Submit many specs at once, all or none."""
-        reply = self._call("POST", "/api/v1/jobs/batch", {"specs": specs})
+    def submit_batch(
+        self, specs: list[dict[str, Json]], *, env: dict[str, str] | None = None
+    ) -> list[dict[str, Json]]:
+        """Submit many specs at once, all or none.
+
+        The environment travels once for the whole batch: `env`, or else the first
+        spec's `env`. Every spec whose own `env` is that one (or who has none, when `env`
+        is given) gets it; a spec with another `env` keeps its own."""
+        body: dict[str, Json] = {"specs": specs}
+        shared = env if env is not None else next((s["env"] for s in specs if "env" in s), None)
+        if shared is not None:
+            body = {"env": shared, "specs": [_without_env(s, shared, env) for s in specs]}
+        reply = self._call("POST", "/api/v1/jobs/batch", body)
         return list(reply["jobs"])
 
     def jobs(
@@ -37,14 +46,29 @@ class Client:
         name: str | None = None,
         since: float | None = None,
     ) -> list[dict[str, Json]]:
-        query: list[tuple[str, str]] = [("state", s) for s in states or []]
-        for key, value in (("user", user), ("account", account), ("name", name)):
-            if value is not None:
-                query.append((key, value))
+        query = _listing_query(states, user, account, name)
         if since is not None:
             query.append(("since", repr(since)))
-        path = "/api/v1/jobs" + ("?" + urlencode(query) if query else "")
-        return list(self._call("GET", path)["jobs"])
+        return list(self._call("GET", _with_query("/api/v1/jobs", query))["jobs"])
+
+    def queue_table(
+        self,
+        *,
+        states: list[str] | None = None,
+        user: str | None = None,
+        account: str | None = None,
+        name: str | None = None,
+        start: bool = False,
+        tz: str | None = None,
+    ) -> str:
+        """The text of `mlrp queue` (with `start`, `mlrp queue --start`), as the daemon
+        renders it. `tz`: the caller's TZ ("" when unset), for times in its local zone."""
+        query = [("format", "table"), *_listing_query(states, user, account, name)]
+        if start:
+            query.append(("start", "true"))
+        if tz is not None:
+            query.append(("tz", tz))
+        return self._raw("GET", _with_query("/api/v1/jobs", query)).body.decode()
 
     def job(self, job_id: int) -> dict[str, Json]:
         return dict(self._call("GET", f"/api/v1/jobs/{job_id}"))
@@ -89,14 +113,41 @@ class Client:
 
     def _call(self, method: str, path: str, body: Json = None) -> Json:
         reply = self._raw(method, path, body)
-        return json.loads(reply.body) if reply.body else None
+        return wire.loads(reply.body) if reply.body else None
 
     def _raw(self, method: str, path: str, body: Json = None) -> Reply:
-        payload = None if body is None else json.dumps(body).encode()
+        payload = None if body is None else wire.dumps(body).encode()
         reply = exchange(self.socket_path, method, path, payload)
         if reply.status >= 400:
             raise _error_of(reply)
         return reply
+
+
+def _without_env(
+    spec: dict[str, Json], shared: dict[str, str], explicit: dict[str, str] | None
+) -> dict[str, Json]:
+    """The spec as a batch with `shared` as its environment sends it."""
+    if "env" not in spec:
+        # Without an `env` of its own a spec gets the batch's: keep an empty one empty.
+        return spec if explicit is not None else {**spec, "env": {}}
+    own = spec["env"]
+    if own is shared or own == shared:
+        return {k: v for k, v in spec.items() if k != "env"}
+    return spec
+
+
+def _listing_query(
+    states: list[str] | None, user: str | None, account: str | None, name: str | None
+) -> list[tuple[str, str]]:
+    query: list[tuple[str, str]] = [("state", s) for s in states or []]
+    for key, value in (("user", user), ("account", account), ("name", name)):
+        if value is not None:
+            query.append((key, value))
+    return query
+
+
+def _with_query(path: str, query: list[tuple[str, str]]) -> str:
+    return path + ("?" + urlencode(query) if query else "")
 
 
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
@@ -115,7 +166,7 @@ def _quote(text: str) -> str:
 
 def _error_of(reply: Reply) -> MlrpError:
     try:
-        error = json.loads(reply.body)["error"]
+        error = wire.loads(reply.body)["error"]
         cls = ERRORS_BY_CODE.get(error["code"], MlrpError)
         return cls(error["message"])
     except (ValueError, KeyError, TypeError):

@@ -2,11 +2,14 @@
 
 `http.client` costs more to import than the rest of a CLI call, so this module speaks
 the small subset the daemon needs: one request per connection, `Content-Length` bodies.
+It uses the C module `_socket` directly: `socket` builds its enums at import (loading
+`enum`, `selectors`...), which alone would cost about a third of the interpreter's own
+start-up.
 """
 
 from __future__ import annotations
 
-import socket
+import _socket
 
 from mlrp.errors import DaemonUnavailable
 
@@ -30,24 +33,24 @@ def exchange(
     if body is not None:
         head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
     request = ("\r\n".join(head) + "\r\n\r\n").encode() + (body or b"")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
-        sock.connect(socket_path)
-    except (FileNotFoundError, ConnectionRefusedError) as e:
-        sock.close()
-        raise DaemonUnavailable(
-            f"no mlrp daemon answers on {socket_path} (start one with `mlrp up`)"
-        ) from e
-    except PermissionError as e:
-        sock.close()
-        raise DaemonUnavailable(f"not allowed to reach the daemon on {socket_path}") from e
-    with sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(socket_path)
+        except (FileNotFoundError, ConnectionRefusedError) as e:
+            raise DaemonUnavailable(
+                f"no mlrp daemon answers on {socket_path} (start one with `mlrp up`)"
+            ) from e
+        except PermissionError as e:
+            raise DaemonUnavailable(f"not allowed to reach the daemon on {socket_path}") from e
         sock.sendall(request)
         return _read_reply(sock)
+    finally:
+        sock.close()
 
 
-def _read_reply(sock: socket.socket) -> Reply:
+def _read_reply(sock: _socket.socket) -> Reply:
     chunks = []
     while chunk := sock.recv(65536):
         chunks.append(chunk)

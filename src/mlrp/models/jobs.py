@@ -97,6 +97,7 @@ class Job(BaseModel):
     restart_count: int = 0
     supervisor_pid: int | None = None
     supervisor_started: float | None = None
+    preempted_by: int | None = None  # set while being stopped for that job
     message: str | None = None
 
     @property

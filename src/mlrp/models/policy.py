@@ -5,7 +5,7 @@ Built from the config file by `mlrp.config`; read by the pure scheduler.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -101,12 +101,14 @@ class Policy(BaseModel):
     half_life: float = Field(default=7 * DAY, gt=0)  # seconds, for usage decay
     fairshare: FairshareAlgorithm = "fair_tree"
     # GPU model (lower-case) -> billing weight of one GPU-second; unlisted models: 1.0
-    billing: dict[str, float] = Field(default_factory=dict)
+    billing: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
     age_max: float = Field(default=7 * DAY, gt=0)  # age factor saturates here
     max_gpus_per_user: int | None = Field(default=None, ge=0)
     backfill: bool = True
     backfill_mode: BackfillMode = "easy"
     reservations: int = Field(default=1, ge=1)  # EASY: how many top jobs get reservations
+    # conservative: how many blocked jobs get reservations (Slurm's bf_max_job_test)
+    backfill_depth: int = Field(default=500, ge=1)
     # Users not listed in any account may submit to the default account.
     open_default_account: bool = True
 

@@ -15,6 +15,7 @@ class Reason(StrEnum):
     HELD_USER = "JobHeldUser"
     HELD_ADMIN = "JobHeldAdmin"
     QOS_MAX_GPU_PER_USER = "QOSMaxGPUPerUser"
+    QOS_GRP_GPU_LIMIT = "QOSGrpGRES"
     ASSOC_GRP_GPU_LIMIT = "AssocGrpGPULimit"
     ASSOC_MAX_GPU_PER_USER = "AssocMaxGpuPerUser"
     PARTITION_GPU_LIMIT = "PartitionGPULimit"
@@ -35,6 +36,7 @@ EXPLANATIONS: dict[Reason, str] = {
     Reason.HELD_USER: "held by its owner (mlrp release to let it run)",
     Reason.HELD_ADMIN: "held by an administrator",
     Reason.QOS_MAX_GPU_PER_USER: "its user already holds the most GPUs the QOS allows",
+    Reason.QOS_GRP_GPU_LIMIT: "its QOS already uses the most GPUs it may use, all users together",
     Reason.ASSOC_GRP_GPU_LIMIT: "its account already holds the most GPUs it may hold",
     Reason.ASSOC_MAX_GPU_PER_USER: "its user already holds the most GPUs a user may hold",
     Reason.PARTITION_GPU_LIMIT: "its partition already uses the most GPUs it may use",

@@ -5,6 +5,7 @@ database. The live daemon and the trace simulator drive the same code.
 """
 
 from mlrp.scheduler.backfill import Machine, Reservation
+from mlrp.scheduler.billing import billing_rate
 from mlrp.scheduler.core import decide, prioritize
 from mlrp.scheduler.decisions import Decisions, PendingInfo, PriorityBreakdown, Start
 from mlrp.scheduler.eligibility import (
@@ -24,6 +25,7 @@ from mlrp.scheduler.snapshot import (
     QueuedJob,
     RunningJob,
     Snapshot,
+    Switch,
 )
 
 __all__ = [
@@ -43,6 +45,8 @@ __all__ = [
     "ShareRow",
     "Snapshot",
     "Start",
+    "Switch",
+    "billing_rate",
     "choose_gpus",
     "decay",
     "decide",

@@ -1,14 +1,23 @@
-"""The machine's GPUs over time, for one pass: which are free now, when the busy ones
-are expected to free up, and the reservations ("shadow" plans) of blocked jobs.
+"""The GPUs of the cluster over time, for one pass: which are free now, when the busy
+ones are expected to free up, and the reservations ("shadow" plans) of blocked jobs.
 
-A running job is expected to end at start_time + time_limit (never before now); a job
-started in this pass at now + time_limit; a GPU a slot says is held by a job the pass
-does not know never frees up. A reservation holds its GPUs from its start until its
-start + the job's time limit.
+A running job is expected to end at start_time + time_limit (never before now; a job
+being preempted: now); a job started in this pass at now + time_limit; a GPU a slot says
+is held by a job the pass does not know never frees up. A reservation holds its GPUs
+from its start until its start + the job's time limit.
 
-EASY backfill: a job may start now on GPUs free now unless that could delay a
-reservation, i.e. unless it would still run at the reservation's start on one of the
-reservation's GPUs.
+Backfill: a job may start now on GPUs free now unless that could delay a reservation,
+i.e. unless it would still run at the reservation's start on one of its GPUs.
+
+Placement (gang: all of a job's GPUs or none):
+
+* a job that fits in one node goes on one node: the node with the fewest free GPUs of
+  its model that can hold it (best fit), and inside it an NVLink group when the link
+  groups allow (placement.choose_gpus);
+* a larger job spans nodes as topology.Topology chooses (lowest switch, best fit).
+
+Free nodes are kept in buckets by free-GPU count, so placing a job costs about the
+GPUs of one node, not of the cluster: a pass over thousands of nodes stays cheap.
 """
 
 from __future__ import annotations
@@ -19,7 +28,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mlrp.scheduler.placement import choose_gpus
-from mlrp.scheduler.snapshot import GpuSlot, RunningJob
+from mlrp.scheduler.snapshot import GpuSlot, RunningJob, Switch
+from mlrp.scheduler.topology import Topology
+
+_ANY = ""  # the pool key of "any model"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,20 +42,106 @@ class Reservation:
     gpus: tuple[int, ...]
 
 
+class Layout:
+    """What a pass needs to know about the GPUs that does not change between passes:
+    models, nodes, per-node pools, link groups, the switch tree. Built once per
+    distinct (slots, link groups, switches) and cached, since a daemon or a simulator
+    passes the same cluster to every pass."""
+
+    __slots__ = (
+        "capacity",
+        "held",
+        "model",
+        "node_cap",
+        "node_capacity",
+        "node_groups",
+        "node_of",
+        "node_pool",
+        "topology",
+        "uniform",
+    )
+
+    def __init__(
+        self,
+        slots: Sequence[GpuSlot],
+        link_groups: Sequence[Sequence[int]],
+        switches: Sequence[Switch],
+    ) -> None:
+        ordered = sorted(slots, key=lambda s: s.index)
+        self.model = {s.index: s.model.lower() for s in ordered}
+        node_names = list(dict.fromkeys(s.node for s in ordered))
+        node_id = {name: i for i, name in enumerate(node_names)}
+        self.node_of = {s.index: node_id[s.node] for s in ordered}
+        # node -> model (and _ANY) -> its GPUs, ascending
+        self.node_pool: list[dict[str, list[int]]] = [{_ANY: []} for _ in node_names]
+        for s in ordered:
+            pools = self.node_pool[node_id[s.node]]
+            pools[_ANY].append(s.index)
+            pools.setdefault(self.model[s.index], []).append(s.index)
+        self.capacity: Counter[str] = Counter(self.model.values())
+        self.capacity[_ANY] = len(ordered)
+        self.node_capacity = [{key: len(g) for key, g in pools.items()} for pools in self.node_pool]
+        self.node_cap: dict[str, int] = {}
+        for pools in self.node_pool:
+            for key, gpus in pools.items():
+                self.node_cap[key] = max(self.node_cap.get(key, 0), len(gpus))
+        self.node_groups: list[tuple[frozenset[int], ...]] = [() for _ in node_names]
+        for group in link_groups:
+            members = frozenset(g for g in group if g in self.model)
+            if members:
+                node = self.node_of[min(members)]
+                if all(self.node_of[g] == node for g in members):
+                    self.node_groups[node] += (members,)
+        self.topology = Topology(node_names, switches)
+        self.held = tuple(s.index for s in ordered if s.job_id is not None)
+        self.uniform = all(len(pools) <= 2 for pools in self.node_pool)  # _ANY + one model
+
+    @staticmethod
+    def of(
+        slots: Sequence[GpuSlot],
+        link_groups: Sequence[Sequence[int]],
+        switches: Sequence[Switch],
+    ) -> Layout:
+        """The layout of these GPUs, from a small cache: found by identity first (the
+        simulator passes the same tuples every pass), else by equality."""
+        for cached in _LAYOUTS:
+            if cached[0] is slots and cached[1] is link_groups and cached[2] is switches:
+                return cached[3]
+        key = (tuple(slots), tuple(tuple(g) for g in link_groups), tuple(switches))
+        for cached in _LAYOUTS:
+            if (cached[0], cached[1], cached[2]) == key:
+                layout = cached[3]
+                break
+        else:
+            layout = Layout(*key)
+        _LAYOUTS.insert(0, (slots, link_groups, switches, layout))
+        del _LAYOUTS[_LAYOUT_CACHE:]
+        return layout
+
+
+_LAYOUT_CACHE = 4
+_LAYOUTS: list[tuple[Sequence[GpuSlot], Sequence[Sequence[int]], Sequence[Switch], Layout]] = []
+
+
 class Machine:
     """The GPUs of one pass; mutated as the pass starts jobs and makes reservations."""
 
     __slots__ = (
+        "_buckets",
         "_busy_until",
-        "_by_model",
         "_capacity",
         "_free",
         "_free_count",
         "_freeable",
-        "_groups",
-        "_indices",
         "_model",
+        "_node_cap",
+        "_node_free",
+        "_node_groups",
+        "_node_of",
+        "_node_pool",
+        "_node_release",
         "_reserved",
+        "_topology",
         "now",
         "reservations",
     )
@@ -54,32 +152,64 @@ class Machine:
         slots: Sequence[GpuSlot],
         running: Sequence[RunningJob] = (),
         link_groups: Sequence[Sequence[int]] = (),
+        switches: Sequence[Switch] = (),
     ) -> None:
         self.now = now
-        self._model = {s.index: s.model.lower() for s in slots}
-        self._indices = sorted(self._model)
-        self._by_model: dict[str, list[int]] = {}
-        for index in self._indices:
-            self._by_model.setdefault(self._model[index], []).append(index)
-        self._capacity = Counter(self._model.values())
+        layout = Layout.of(tuple(slots), tuple(tuple(g) for g in link_groups), tuple(switches))
+        self._model = layout.model
+        self._node_of = layout.node_of
+        self._node_pool = layout.node_pool
+        self._capacity = layout.capacity
+        self._node_cap = layout.node_cap
+        self._node_groups = layout.node_groups
+        self._topology = layout.topology
+
+        model = self._model
         busy: dict[int, float] = {}
         for job in running:
-            end = max(job.start_time + job.time_limit, now)
-            for g in job.gpus:
-                if g in self._model:
+            end = now if job.preempting else max(job.start_time + job.time_limit, now)
+            gpus = job.gpus
+            if len(gpus) == 1 or not busy.keys() & gpus:
+                busy.update(dict.fromkeys(gpus, end))
+            else:  # a GPU listed by two running jobs: the later end holds it
+                for g in gpus:
                     busy[g] = max(busy.get(g, end), end)
-        for slot in slots:
-            if slot.job_id is not None and slot.index not in busy:
-                busy[slot.index] = math.inf
+        if len(busy) > len(model) or not busy.keys() <= model.keys():
+            busy = {g: t for g, t in busy.items() if g in model}
+        for g in layout.held:  # held by a job the pass does not know: never frees up
+            busy.setdefault(g, math.inf)
         self._busy_until = busy  # only GPUs busy now
-        # GPUs of each model that will be free at some time (not held forever)
-        self._freeable = Counter(
-            self._model[g] for g in self._indices if busy.get(g, now) < math.inf
-        )
-        self._free = {g for g in self._indices if g not in busy}
-        self._free_count = Counter(self._model[g] for g in self._free)
-        groups = (frozenset(g for g in group if g in self._model) for group in link_groups)
-        self._groups = tuple(g for g in groups if g)
+        busy_models = Counter(map(model.__getitem__, busy))
+        self._free_count: Counter[str] = Counter(self._capacity)
+        self._free_count.subtract(busy_models)
+        self._free_count[_ANY] -= len(busy)
+        self._freeable: Counter[str] = Counter(self._capacity)
+        forever = [g for g in layout.held if busy[g] == math.inf]
+        self._freeable.subtract(Counter(map(model.__getitem__, forever)))
+        self._freeable[_ANY] -= len(forever)
+        self._free = set(model).difference(busy)
+        node_free: list[dict[str, int]] = [dict(caps) for caps in layout.node_capacity]
+        node_of = self._node_of
+        if layout.uniform:  # one model per node: count per node in C
+            for node, count in Counter(map(node_of.__getitem__, busy)).items():
+                counts = node_free[node]
+                for key in counts:
+                    counts[key] -= count
+        else:
+            for g in busy:
+                counts = node_free[node_of[g]]
+                counts[model[g]] -= 1
+                counts[_ANY] -= 1
+        # key -> k -> nodes (an insertion-ordered dict used as a set) with k free GPUs
+        buckets: dict[str, list[dict[int, None]]] = {
+            key: [{} for _ in range(cap + 1)] for key, cap in self._node_cap.items()
+        }
+        for node, counts in enumerate(node_free):
+            for key, k in counts.items():
+                buckets[key][k][node] = None
+        self._buckets = buckets
+        self._node_free = node_free
+        self._node_release: dict[tuple[int, str], list[float]] = {}  # cache, see _releases
         self.reservations: list[Reservation] = []
         self._reserved: dict[int, list[tuple[float, float]]] = {}
 
@@ -87,24 +217,30 @@ class Machine:
 
     @property
     def total(self) -> int:
-        return len(self._indices)
+        return len(self._model)
 
     def capacity(self, gpu_type: str | None) -> int:
-        """GPUs of the machine of that model (all GPUs for None)."""
-        if gpu_type is None:
-            return len(self._indices)
-        return self._capacity.get(gpu_type, 0)
+        """GPUs of the cluster of that model (all GPUs for None)."""
+        return self._capacity.get(gpu_type or _ANY, 0)
 
     def free_count(self, gpu_type: str | None) -> int:
         """GPUs free now of that model (all models for None), reservations aside."""
-        if gpu_type is None:
-            return len(self._free)
-        return self._free_count.get(gpu_type, 0)
+        return self._free_count.get(gpu_type or _ANY, 0)
 
-    def _pool(self, gpu_type: str | None) -> list[int]:
-        if gpu_type is None:
-            return self._indices
-        return self._by_model.get(gpu_type, [])
+    def node_of(self, gpu: int) -> int:
+        return self._node_of[gpu]
+
+    def has_gpu(self, gpu: int, gpu_type: str | None) -> bool:
+        """Whether `gpu` is a GPU of the cluster, of that model when one is given."""
+        model = self._model.get(gpu)
+        return model is not None and (gpu_type is None or model == gpu_type)
+
+    def node_capacity(self, gpu_type: str | None) -> int:
+        """The most GPUs of that model one node has."""
+        return self._node_cap.get(gpu_type or _ANY, 0)
+
+    def node_free(self, node: int, gpu_type: str | None) -> int:
+        return self._node_free[node][gpu_type or _ANY]
 
     # --- now ---------------------------------------------------------------------------
 
@@ -112,26 +248,92 @@ class Machine:
         """GPUs for a job starting now and ending at `end`, delaying no reservation."""
         if n <= 0:
             return ()
-        if self.free_count(gpu_type) < n:
+        key = gpu_type or _ANY
+        if self._free_count.get(key, 0) < n:
             return None
         forbidden: set[int] = set()
         for r in self.reservations:
             if end > r.start:
                 forbidden.update(r.gpus)
         free = self._free
-        candidates = [g for g in self._pool(gpu_type) if g in free and g not in forbidden]
-        return choose_gpus(n, candidates, self._groups)
+        if n <= self._node_cap.get(key, 0):
+            buckets = self._buckets[key]
+            for k in range(n, len(buckets)):
+                for node in buckets[k]:
+                    usable = [
+                        g for g in self._node_pool[node][key] if g in free and g not in forbidden
+                    ]
+                    if len(usable) >= n:
+                        return choose_gpus(n, usable, self._node_groups[node])
+            return None
+        counts: dict[int, int] = {}
+        buckets = self._buckets[key]
+        for k in range(1, len(buckets)):
+            for node in buckets[k]:
+                counts[node] = k
+        for g in forbidden:
+            node = self._node_of[g]
+            if g in free and node in counts and self._model[g] in (key, gpu_type or key):
+                counts[node] -= 1
+        plan = self._topology.choose(n, counts)
+        if plan is None:
+            return None
+        chosen: list[int] = []
+        for node, count in plan:
+            usable = [g for g in self._node_pool[node][key] if g in free and g not in forbidden]
+            picked = choose_gpus(count, usable, self._node_groups[node])
+            if picked is None:  # cannot happen: count <= usable GPUs of the node
+                return None
+            chosen.extend(picked)
+        return tuple(sorted(chosen))
+
+    def _spread(self, n: int, usable_by_node: dict[int, list[int]]) -> tuple[int, ...] | None:
+        plan = self._topology.choose(n, {node: len(g) for node, g in usable_by_node.items()})
+        if plan is None:
+            return None
+        chosen: list[int] = []
+        for node, count in plan:
+            picked = choose_gpus(count, usable_by_node[node], self._node_groups[node])
+            if picked is None:  # cannot happen: count <= usable GPUs of the node
+                return None
+            chosen.extend(picked)
+        return tuple(sorted(chosen))
 
     def start(self, gpus: Sequence[int], end: float) -> None:
         for g in gpus:
             self._free.remove(g)
-            self._free_count[self._model[g]] -= 1
+            model = self._model[g]
+            node = self._node_of[g]
+            counts = self._node_free[node]
+            for key in (model, _ANY):
+                self._free_count[key] -= 1
+                buckets = self._buckets[key]
+                del buckets[counts[key]][node]
+                counts[key] -= 1
+                buckets[counts[key]][node] = None
+                self._node_release.pop((node, key), None)
             self._busy_until[g] = end
 
     # --- later -------------------------------------------------------------------------
 
+    def _release_time(self, g: int) -> float:
+        return self._busy_until.get(g, self.now)
+
+    def _releases(self, node: int, key: str) -> list[float]:
+        """The node's GPUs' release times (finite ones), ascending; cached until a start
+        on the node changes them."""
+        cached = self._node_release.get((node, key))
+        if cached is None:
+            times = (self._release_time(g) for g in self._node_pool[node].get(key, ()))
+            cached = sorted(t for t in times if t < math.inf)
+            self._node_release[(node, key)] = cached
+        return cached
+
     def _conflicts(self, gpu: int, start: float, end: float) -> bool:
         return any(s < end and start < e for s, e in self._reserved.get(gpu, ()))
+
+    def _usable_at(self, gpus: Sequence[int], t: float, end: float) -> list[int]:
+        return [g for g in gpus if self._release_time(g) <= t and not self._conflicts(g, t, end)]
 
     def reserve(
         self, job_id: int, n: int, gpu_type: str | None, duration: float
@@ -139,30 +341,83 @@ class Machine:
         """The earliest start at which `n` GPUs of `gpu_type` will be free for `duration`
         seconds, given the expected ends and the reservations already made, and which
         GPUs; the reservation is recorded. None if there is no such time."""
-        pool = self._pool(gpu_type)
-        freeable = sum(self._freeable.values()) if gpu_type is None else self._freeable[gpu_type]
-        if n <= 0 or freeable < n:
+        key = gpu_type or _ANY
+        if n <= 0 or self._freeable.get(key, 0) < n:
             return None  # also: there is then always a time, after every known end
-        now = self.now
-        release = sorted((self._busy_until.get(g, now), g) for g in pool)
-        times = {t for t, _ in release if t < math.inf}
+        if n <= self._node_cap.get(key, 0):
+            found = self._reserve_on_one_node(n, key, duration)
+        else:
+            found = self._reserve_across_nodes(n, key, duration)
+        if found is None:
+            return None
+        start, gpus = found
+        reservation = Reservation(job_id, start, start + duration, gpus)
+        self.reservations.append(reservation)
+        for g in gpus:
+            self._reserved.setdefault(g, []).append((start, reservation.end))
+        return reservation
+
+    def _reserve_on_one_node(
+        self, n: int, key: str, duration: float
+    ) -> tuple[float, tuple[int, ...]] | None:
+        """Nodes in order of the time their n-th GPU frees up (a lower bound of when the
+        job could start there); the first exact fit found before the next node's bound
+        wins."""
+        bounds = []
+        for node, pools in enumerate(self._node_pool):
+            if len(pools.get(key, ())) >= n:
+                releases = self._releases(node, key)
+                if len(releases) >= n:
+                    bounds.append((releases[n - 1], node))
+        bounds.sort()
+        best: tuple[float, tuple[int, ...]] | None = None
+        for bound, node in bounds:
+            if best is not None and bound >= best[0]:
+                break
+            found = self._earliest_on_node(node, key, n, duration, bound)
+            if found is not None and (best is None or found[0] < best[0]):
+                best = found
+        return best
+
+    def _earliest_on_node(
+        self, node: int, key: str, n: int, duration: float, bound: float
+    ) -> tuple[float, tuple[int, ...]] | None:
+        gpus = self._node_pool[node][key]
+        times = {t for t in self._releases(node, key) if t >= bound}
+        times.add(bound)
+        for g in gpus:
+            times.update(e for _, e in self._reserved.get(g, ()) if e > bound)
+        for t in sorted(times):
+            usable = self._usable_at(gpus, t, t + duration)
+            if len(usable) >= n:
+                chosen = choose_gpus(n, usable, self._node_groups[node])
+                if chosen is not None:
+                    return t, chosen
+        return None
+
+    def _reserve_across_nodes(
+        self, n: int, key: str, duration: float
+    ) -> tuple[float, tuple[int, ...]] | None:
+        """Sweep the release times of the whole pool, earliest first, until a switch has
+        enough GPUs free for the whole duration."""
+        pool = [g for pools in self._node_pool for g in pools.get(key, ())]
+        releases = sorted(t for t in map(self._release_time, pool) if t < math.inf)
+        if len(releases) < n:
+            return None
+        first = releases[n - 1]
+        times = {t for t in releases if t >= first}
+        times.add(first)
         for spans in self._reserved.values():
-            times.update(e for _, e in spans)
-        released: list[int] = []
-        k = 0
-        for t in sorted(t for t in times if t >= now):
-            while k < len(release) and release[k][0] <= t:
-                released.append(release[k][1])
-                k += 1
-            if len(released) < n:
+            times.update(e for _, e in spans if e > first)
+        for t in sorted(times):
+            usable_by_node: dict[int, list[int]] = {}
+            for node, pools in enumerate(self._node_pool):
+                usable = self._usable_at(pools.get(key, ()), t, t + duration)
+                if usable:
+                    usable_by_node[node] = usable
+            if sum(map(len, usable_by_node.values())) < n:
                 continue
-            end = t + duration
-            usable = sorted(g for g in released if not self._conflicts(g, t, end))
-            chosen = choose_gpus(n, usable, self._groups)
+            chosen = self._spread(n, usable_by_node)
             if chosen is not None:
-                reservation = Reservation(job_id, t, end, chosen)
-                self.reservations.append(reservation)
-                for g in chosen:
-                    self._reserved.setdefault(g, []).append((t, end))
-                return reservation
+                return t, chosen
         return None

@@ -1,98 +1,81 @@
 """One scheduling pass: `decide(snapshot) -> Decisions`.
 
-1. Priority of every pending job (priority.py, fair-share over the usage); the queue is
-   sorted once by priority (desc), then submit time, then id.
+1. Priority of every pending job (priority.py, fair-share over the usage); jobs are
+   considered highest first (ties: submit time, then id).
 2. Walk the queue. A job that cannot be considered (held, begin time, dependencies,
    singleton) or that a limit blocks gets that reason. Otherwise it starts if its GPUs
-   are free now without delaying any reservation.
-3. The first `policy.reservations` jobs that do not fit get a reservation (the earliest
-   time enough GPUs of their type free up, and which GPUs), reason Resources and that
-   time as expected start. The first job that does not fit gets Resources even when no
-   such time exists (GPUs held by jobs the snapshot does not list); other jobs that do
-   not fit wait with reason Priority. Resources reads ResourcesGpuModel for a job asking
-   for a GPU model when enough GPUs are free now, only not of that model.
+   are free now without delaying any reservation (backfill.Machine places it).
+3. The first `policy.reservations` jobs that do not fit get a reservation (every such
+   job, up to `policy.backfill_depth`, with `backfill_mode = "conservative"`): the
+   earliest time enough GPUs of their type free up, and which GPUs; reason Resources
+   and that time as expected start. The first job that does not fit gets Resources even
+   when no such time exists (GPUs held by jobs the snapshot does not list); other jobs
+   that do not fit wait with reason Priority. Resources reads ResourcesGpuModel for a
+   job asking for a GPU model when enough GPUs are free now, only not of that model.
 4. Without `policy.backfill`, once a job is blocked by resources nothing below it starts
    (it still gets a reservation, for its expected start).
+5. Preemption (preemption.py): a job blocked by resources whose QOS may preempt others
+   names the running jobs to stop so that it can start; it waits for them.
 
-A job that asks for more GPUs of a model than the machine has (or for a model the
-machine lacks) waits with reason Resources and never blocks anything.
+A job that asks for more GPUs of a model than the cluster has (or for a model the
+cluster lacks) waits with reason Resources and never blocks anything.
+
+Why the walk is cheap with 50k pending jobs: pending jobs that differ only in their
+submit time ("plain" jobs: no hold, begin time, dependency or singleton; same user,
+account, partition, QOS, GPUs, model, nice and array) form a class whose order by
+priority is its order by submit time (only the age factor differs, and it falls as
+submit time grows). The walk merges the classes through a heap of their heads, and
+drops a whole class once its head shows that none of it can start in this pass (a
+limit is reached, or not enough GPUs of its size are free and no reservation is left
+to give). The reasons of dropped jobs, and every job's position and priority
+breakdown, are worked out only when asked for (PendingView), so the simulator, which
+reads only the starts, never pays for them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import heapq
+import operator
+from collections.abc import Iterable, Iterator, Mapping
 
 from mlrp.models.reasons import Reason
 from mlrp.scheduler.backfill import Machine
-from mlrp.scheduler.decisions import Decisions, PendingInfo, PriorityBreakdown, Start
+from mlrp.scheduler.decisions import (
+    Decisions,
+    PendingInfo,
+    Preemption,
+    PriorityBreakdown,
+    Start,
+)
 from mlrp.scheduler.eligibility import eligibility_reason
 from mlrp.scheduler.fairshare import fairshare_factors
 from mlrp.scheduler.limits import LimitCounters
+from mlrp.scheduler.preemption import choose_victims, victim_pool
 from mlrp.scheduler.priority import Factors, PriorityContext
 from mlrp.scheduler.snapshot import QueuedJob, Snapshot
 
 _Priority = tuple[Factors, float]  # factors, total
-# reason, expected start, position, (factors, total), nice
-_Row = tuple[Reason, float | None, int, _Priority, int]
+_Row = tuple[Reason, float | None, _Priority | None]  # reason, expected start, priority
 
 
-class PendingView(Mapping[int, PendingInfo]):
-    """`Decisions.pending`: a read-only mapping job id -> PendingInfo whose values (and
-    their priority breakdowns) are built on first access, so that a caller that only
-    wants the starts (the simulator) does not pay for 50k breakdowns per pass."""
-
-    __slots__ = ("_built", "_context", "_rows")
-
-    def __init__(self, context: PriorityContext, rows: dict[int, _Row]) -> None:
-        self._context = context
-        self._rows = rows
-        self._built: dict[int, PendingInfo] = {}
-
-    def __getitem__(self, job_id: int) -> PendingInfo:
-        info = self._built.get(job_id)
-        if info is None:
-            reason, expected, position, (factors, total), nice = self._rows[job_id]
-            breakdown = self._context.make_breakdown(factors, total, nice)
-            info = PendingInfo(reason, breakdown, expected, position)
-            self._built[job_id] = info
-        return info
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._rows)
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def __contains__(self, job_id: object) -> bool:
-        return job_id in self._rows
-
-    def reason(self, job_id: int) -> Reason:
-        """The reason alone, without building the breakdown."""
-        return self._rows[job_id][0]
-
-    def summary(self, job_id: int) -> tuple[Reason, float, Factors, float | None]:
-        """(reason, priority, factors in FACTOR_NAMES order, expected start), without
-        building the breakdown: for callers that only look for changes."""
-        reason, expected, _, (factors, total), _ = self._rows[job_id]
-        return reason, total, factors, expected
-
-    def __repr__(self) -> str:
-        return f"PendingView({dict(self)!r})"
-
-
-def _usage_with_jobs(snapshot: Snapshot) -> dict[tuple[str, str], float]:
-    """The usage, plus a zero for every (account, user) with a job: each is a leaf of
-    the share tree even before it has any usage."""
+def _usage_with_jobs(
+    snapshot: Snapshot, pending: Iterable[QueuedJob]
+) -> dict[tuple[str, str], float]:
+    """The usage, plus a zero for every (account, user) with a job (`pending`: every
+    pending job, or one of each class): each is a leaf of the share tree even before it
+    has any usage."""
     usage = dict(snapshot.usage)
-    for job in snapshot.pending:
-        usage.setdefault((job.account, job.user), 0.0)
-    for running in snapshot.running:
-        usage.setdefault((running.account, running.user), 0.0)
+    keys = {(job.account, job.user) for job in pending}
+    keys.update((running.account, running.user) for running in snapshot.running)
+    usage.update(dict.fromkeys(keys - usage.keys(), 0.0))
     return usage
 
 
-def priority_context(snapshot: Snapshot) -> PriorityContext:
-    fairshare = fairshare_factors(snapshot.policy, _usage_with_jobs(snapshot))
+def priority_context(
+    snapshot: Snapshot, pending: Iterable[QueuedJob] | None = None
+) -> PriorityContext:
+    usage = _usage_with_jobs(snapshot, snapshot.pending if pending is None else pending)
+    fairshare = fairshare_factors(snapshot.policy, usage)
     return PriorityContext.build(snapshot.policy, len(snapshot.gpus), fairshare)
 
 
@@ -117,79 +100,252 @@ def prioritize(snapshot: Snapshot) -> list[tuple[QueuedJob, PriorityBreakdown]]:
     return [(pending[i], context.make_breakdown(*evaluated[i], pending[i].nice)) for i in order]
 
 
-def decide(snapshot: Snapshot) -> Decisions:
-    """The jobs to start now, on which GPUs, and why every other pending job waits."""
-    policy = snapshot.policy
-    now = snapshot.now
-    backfill = policy.backfill
-    max_reservations = policy.reservations if backfill else 1
-    context = priority_context(snapshot)
-    order, evaluated = _ranked(snapshot, context)
-    machine = Machine(now, snapshot.gpus, snapshot.running, snapshot.link_groups)
-    counters = LimitCounters.build(policy, snapshot.running)
-    running_names = {(r.user, r.name) for r in snapshot.running}
-    dependency_states = snapshot.dependency_states
-    claimed_singletons: set[tuple[str, str]] = set()
-    blocked = False  # a job above is blocked by resources
-    starts: list[Start] = []
-    rows: dict[int, _Row] = {}
-    pending = snapshot.pending
-    total_gpus = machine.total
-    free_any = machine.free_count(None)
+_SUBMIT_ORDER = operator.attrgetter("submit_time", "id")
 
-    for position, i in enumerate(order, start=1):
-        job = pending[i]
-        n = job.gpus
-        gpu_type = job.gpu_type.lower() if job.gpu_type else None
-        if n > (total_gpus if gpu_type is None else machine.capacity(gpu_type)):
-            rows[job.id] = (Reason.RESOURCES, None, position, evaluated[i], job.nice)
-            continue
-        reason: Reason | None = None
-        if (
-            job.held
-            or job.dependencies
-            or job.singleton
-            or (job.begin_time is not None and job.begin_time > now)
-        ):
-            reason = eligibility_reason(job, now, dependency_states, running_names)
-            if reason is None and job.singleton:
-                key = (job.user, job.name)
-                if key in claimed_singletons:
-                    reason = Reason.SINGLETON
-                claimed_singletons.add(key)
-        if reason is None:
-            reason = counters.would_exceed(job)
-        if reason is None and blocked and not backfill:
-            reason = Reason.PRIORITY
-        if reason is not None:
-            rows[job.id] = (reason, None, position, evaluated[i], job.nice)
-            continue
 
-        if n <= free_any:  # else it cannot fit now, whatever its model
-            end = now + job.time_limit
-            gpus = machine.try_place(n, gpu_type, end)
-            if gpus is not None:
-                machine.start(gpus, end)
-                free_any -= n
-                counters.add_job(job)
-                running_names.add((job.user, job.name))
-                factors, total = evaluated[i]
-                breakdown = context.make_breakdown(factors, total, job.nice)
-                starts.append(Start(job.id, gpus, breakdown))
+def _classes(pending: tuple[QueuedJob, ...]) -> list[list[QueuedJob]]:
+    """Plain jobs grouped by everything but their submit time (`QueuedJob.class_key`),
+    each class in submit order; every other job alone in its class."""
+    groups: dict[object, list[QueuedJob]] = {}
+    for job in pending:
+        key = job.class_key
+        groups.setdefault(job.id if key is None else key, []).append(job)
+    classes = list(groups.values())
+    for members in classes:
+        if len(members) > 1:
+            members.sort(key=_SUBMIT_ORDER)
+    return classes
+
+
+class _Pass:
+    """The walk of one pass, and what PendingView needs to answer about any job."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.policy = snapshot.policy
+        self.now = snapshot.now
+        self.classes = _classes(snapshot.pending)
+        self.context = priority_context(snapshot, (members[0] for members in self.classes))
+        self.machine = Machine(
+            self.now, snapshot.gpus, snapshot.running, snapshot.link_groups, snapshot.switches
+        )
+        self.counters = LimitCounters.build(self.policy, snapshot.running)
+        self.rows: dict[int, _Row] = {}
+        # class members from `index` on that the walk left: (members, index, reason or
+        # None for "a limit's reason, else Priority")
+        self.dropped: list[tuple[list[QueuedJob], int, Reason | None]] = []
+        self.starts: list[Start] = []
+        self.preemptions: list[Preemption] = []
+
+    def priority(self, job: QueuedJob) -> _Priority:
+        [evaluated] = self.context.evaluate((job,), self.now)
+        return evaluated
+
+    def walk(self) -> None:
+        policy = self.policy
+        now = self.now
+        backfill = policy.backfill
+        if not backfill:
+            max_reservations = 1
+        elif policy.backfill_mode == "conservative":
+            max_reservations = policy.backfill_depth
+        else:
+            max_reservations = policy.reservations
+        machine = self.machine
+        counters = self.counters
+        rows = self.rows
+        running_names = {(r.user, r.name) for r in self.snapshot.running}
+        dependency_states = self.snapshot.dependency_states
+        claimed_singletons: set[tuple[str, str]] = set()
+        blocked = False  # a job above is blocked by resources
+        total_gpus = machine.total
+        free_any = machine.free_count(None)
+        victims_taken: set[int] = set()
+        pool = victim_pool(self.snapshot)
+        pending_ids: set[int] | None = None  # built on the first job that yields
+
+        heap: list[tuple[float, float, int, int, int, _Priority]] = []
+        classes = self.classes
+        for c, members in enumerate(classes):
+            head = members[0]
+            evaluated = self.priority(head)
+            heap.append((-evaluated[1], head.submit_time, head.id, c, 0, evaluated))
+        heapq.heapify(heap)
+
+        def advance(c: int, k: int) -> None:
+            members = classes[c]
+            if k < len(members):
+                job = members[k]
+                evaluated = self.priority(job)
+                heapq.heappush(heap, (-evaluated[1], job.submit_time, job.id, c, k, evaluated))
+
+        while heap:
+            _, _, _, c, k, evaluated = heapq.heappop(heap)
+            members = classes[c]
+            job = members[k]
+            n = job.gpus
+            gpu_type = job.gpu_type.lower() if job.gpu_type else None
+            if n > (total_gpus if gpu_type is None else machine.capacity(gpu_type)):
+                rows[job.id] = (Reason.RESOURCES, None, evaluated)
+                self.dropped.append((members, k + 1, Reason.RESOURCES))
+                continue
+            reason: Reason | None = None
+            if job.class_key is None:
+                reason = eligibility_reason(job, now, dependency_states, running_names)
+                if reason is None and job.yield_to is not None:
+                    if pending_ids is None:
+                        pending_ids = {j.id for j in self.snapshot.pending}
+                    if job.yield_to in pending_ids:
+                        reason = Reason.PRIORITY  # its preemptor goes first
+                if reason is None and job.singleton:
+                    key = (job.user, job.name)
+                    if key in claimed_singletons:
+                        reason = Reason.SINGLETON
+                    claimed_singletons.add(key)
+            if reason is None:
+                reason = counters.would_exceed(job)
+                if reason is not None:  # the rest of its class is over the limit too
+                    rows[job.id] = (reason, None, evaluated)
+                    self.dropped.append((members, k + 1, None))
+                    continue
+            if reason is None and blocked and not backfill:
+                reason = Reason.PRIORITY
+            if reason is not None:
+                rows[job.id] = (reason, None, evaluated)
+                advance(c, k + 1)
                 continue
 
-        # Blocked by resources.
-        waiting_for = Reason.RESOURCES
-        if gpu_type is not None and machine.free_count(gpu_type) < n <= free_any:
-            waiting_for = Reason.GPU_MODEL_BUSY  # enough GPUs are free, not of its model
-        expected: float | None = None
-        if len(machine.reservations) < max_reservations:
-            reservation = machine.reserve(job.id, n, gpu_type, job.time_limit)
-            if reservation is not None:
-                expected = reservation.start
-        if expected is None and blocked:
-            waiting_for = Reason.PRIORITY
-        rows[job.id] = (waiting_for, expected, position, evaluated[i], job.nice)
-        blocked = True
+            if n <= free_any:  # else it cannot fit now, whatever its model
+                end = now + job.time_limit
+                gpus = machine.try_place(n, gpu_type, end)
+                if gpus is not None:
+                    machine.start(gpus, end)
+                    free_any -= n
+                    counters.add_job(job)
+                    running_names.add((job.user, job.name))
+                    breakdown = self.context.make_breakdown(*evaluated, job.nice)
+                    self.starts.append(Start(job.id, gpus, breakdown))
+                    advance(c, k + 1)
+                    continue
 
-    return Decisions(starts=tuple(starts), pending=PendingView(context, rows))
+            # Blocked by resources.
+            waiting_for = Reason.RESOURCES
+            if gpu_type is not None and machine.free_count(gpu_type) < n <= free_any:
+                waiting_for = Reason.GPU_MODEL_BUSY  # enough GPUs are free, not of its model
+            victims = (
+                choose_victims(job, self.snapshot, machine, pool, victims_taken) if pool else []
+            )
+            if victims:
+                victims_taken.update(victims)
+                self.preemptions.append(Preemption(job.id, tuple(victims)))
+            expected: float | None = None
+            if len(machine.reservations) < max_reservations:
+                reservation = machine.reserve(job.id, n, gpu_type, job.time_limit)
+                if reservation is not None:
+                    expected = reservation.start
+            if expected is None and blocked and not victims:
+                waiting_for = Reason.PRIORITY
+            rows[job.id] = (waiting_for, expected, evaluated)
+            blocked = True
+            if machine.free_count(gpu_type) < n and len(machine.reservations) >= max_reservations:
+                self.dropped.append((members, k + 1, None))  # none of its size fits now
+            else:
+                advance(c, k + 1)
+
+    def dropped_row(self, job: QueuedJob, reason: Reason | None) -> _Row:
+        if reason is None:
+            reason = self.counters.would_exceed(job) or Reason.PRIORITY
+        return (reason, None, None)
+
+
+class PendingView(Mapping[int, PendingInfo]):
+    """`Decisions.pending`: a read-only mapping job id -> PendingInfo. The reasons of
+    jobs the walk dropped, positions and priority breakdowns are built on first access,
+    so that a caller that only wants the starts (the simulator) does not pay for 50k of
+    them per pass."""
+
+    __slots__ = ("_built", "_jobs", "_pass", "_positions", "_rows")
+
+    def __init__(self, walk: _Pass) -> None:
+        self._pass = walk
+        self._jobs: dict[int, QueuedJob] | None = None
+        self._rows: dict[int, _Row] | None = None
+        self._positions: dict[int, int] | None = None
+        self._built: dict[int, PendingInfo] = {}
+
+    def _all_rows(self) -> dict[int, _Row]:
+        if self._rows is None:
+            walk = self._pass
+            rows = dict(walk.rows)
+            for members, index, reason in walk.dropped:
+                for job in members[index:]:
+                    rows[job.id] = walk.dropped_row(job, reason)
+            started = {s.job_id for s in walk.starts}
+            self._rows = {
+                job.id: rows[job.id] for job in walk.snapshot.pending if job.id not in started
+            }
+        return self._rows
+
+    def _position(self, job_id: int) -> int:
+        if self._positions is None:
+            walk = self._pass
+            order, _ = _ranked(walk.snapshot, walk.context)
+            pending = walk.snapshot.pending
+            self._positions = {pending[i].id: p for p, i in enumerate(order, start=1)}
+        return self._positions[job_id]
+
+    def _job(self, job_id: int) -> QueuedJob:
+        if self._jobs is None:
+            self._jobs = {job.id: job for job in self._pass.snapshot.pending}
+        return self._jobs[job_id]
+
+    def _priority(self, job_id: int, row: _Row) -> _Priority:
+        if row[2] is not None:
+            return row[2]
+        return self._pass.priority(self._job(job_id))
+
+    def __getitem__(self, job_id: int) -> PendingInfo:
+        info = self._built.get(job_id)
+        if info is None:
+            row = self._all_rows()[job_id]
+            reason, expected, _ = row
+            factors, total = self._priority(job_id, row)
+            breakdown = self._pass.context.make_breakdown(factors, total, self._job(job_id).nice)
+            info = PendingInfo(reason, breakdown, expected, self._position(job_id))
+            self._built[job_id] = info
+        return info
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._all_rows())
+
+    def __len__(self) -> int:
+        return len(self._all_rows())
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._all_rows()
+
+    def reason(self, job_id: int) -> Reason:
+        """The reason alone, without building the breakdown."""
+        return self._all_rows()[job_id][0]
+
+    def summary(self, job_id: int) -> tuple[Reason, float, Factors, float | None]:
+        """(reason, priority, factors in FACTOR_NAMES order, expected start), without
+        building the breakdown: for callers that only look for changes."""
+        row = self._all_rows()[job_id]
+        factors, total = self._priority(job_id, row)
+        return row[0], total, factors, row[1]
+
+    def __repr__(self) -> str:
+        return f"PendingView({dict(self)!r})"
+
+
+def decide(snapshot: Snapshot) -> Decisions:
+    """The jobs to start now, on which GPUs, the running jobs to preempt, and why every
+    other pending job waits."""
+    walk = _Pass(snapshot)
+    walk.walk()
+    return Decisions(
+        starts=tuple(walk.starts),
+        pending=PendingView(walk),
+        preemptions=tuple(walk.preemptions),
+    )

@@ -36,6 +36,15 @@ class PendingInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Preemption:
+    """`victims` (running job ids) are to be stopped so that `job_id` can start."""
+
+    job_id: int
+    victims: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Decisions:
     starts: tuple[Start, ...]
     pending: Mapping[int, PendingInfo]
+    preemptions: tuple[Preemption, ...] = ()

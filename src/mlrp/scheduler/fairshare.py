@@ -1,28 +1,67 @@
-"""Classic Slurm fair-share over the account tree.
+"""Fair-share over the account tree: Slurm's Fair Tree (the default) or classic.
+
+The tree, shared by both algorithms:
+
+* Accounts with `parent=None` (or an unknown parent) are children of the root. Users and
+  sub-accounts of one account are siblings, as in Slurm; a user counts 1 raw share.
+  A user with usage under an account that does not list it is a leaf of that account.
+
+Fair Tree (`policy.fairshare == "fair_tree"`, Slurm's default since 19.05):
+
+* Level fair-share LF = S / U of every node, from its own level only: S = its raw
+  shares / the raw shares of it and all its siblings (every sibling counts, used or
+  not: Fair Tree ranks every user association, active or not); U = its raw usage / the
+  raw usage of it and its siblings (0 when they have none). U == 0 gives LF = inf.
+  LF is computed exactly (rational arithmetic on the float usages), so two siblings tie
+  exactly when their S / U are equal and float rounding never splits or makes a tie.
+* The tree is walked depth first, each node's children visited by LF, highest first
+  (at equal LF users before accounts, then tree order). Users are ranked in the order
+  visited: with N user leaves the first gets rank N, and each user's factor is
+  rank / N, so the first visited user gets 1.0 and the last 1/N.
+* Ties: a user whose LF equals the previous sibling's keeps that sibling's rank (a run
+  of tied users shares the best rank; the next user gets N minus the users before it,
+  as in competition ranking). Sibling accounts with equal LF are merged: their
+  children are pooled (each keeping its LF from its own parent) and walked as one
+  level. An account tied with the user just before it starts its walk tied, so its
+  first user gets that user's rank.
+
+Classic (`policy.fairshare == "classic"`):
 
 * Normalized shares S: down the tree, each node's raw shares divided by the raw shares
-  of it and its siblings, multiplied by its parent's S (the root's S is 1). Accounts with
-  `parent=None` (or an unknown parent) are children of the root. Users and sub-accounts
-  of one account are siblings, as in Slurm; a user counts 1 raw share.
+  of it and its siblings, multiplied by its parent's S (the root's S is 1).
 * Normalized usage U: a node's raw usage (its subtree's) over the root's (0 when the
   total is 0).
 * Effective usage UE (Slurm's classic formula): for children of the root UE = U, below
   UE = U + (UE_parent - U) * shares / shares_of_self_and_siblings.
 * Fair-share factor F = 2^(-UE/S).
+
+The share report (`share_tree`) shows the classic S, U and UE under both algorithms,
+the level fair-share of every node, and the factor of the active algorithm: under Fair
+Tree account rows have no factor (NaN), since Fair Tree ranks users only.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from fractions import Fraction
 
 from mlrp.models.policy import Account, Policy
+
+# A node of the tree: (account, None) for an account, (account, user) for a user leaf.
+Node = tuple[str, str | None]
+# A level fair-share: exact, or math.inf when the node has no usage at its level.
+LevelFs = Fraction | float
 
 
 @dataclass(frozen=True, slots=True)
 class ShareRow:
-    """One line of the sshare-like report; `user` is None for account rows."""
+    """One line of the sshare-like report; `user` is None for account rows.
+
+    `fairshare` is the factor the scheduler uses (NaN for account rows under Fair Tree);
+    `level_fs` is S / U at the node's level (math.inf when its level usage is 0)."""
 
     account: str
     user: str | None
@@ -33,6 +72,7 @@ class ShareRow:
     norm_usage: float
     effective_usage: float
     fairshare: float
+    level_fs: float
 
 
 def decay(usage: float, elapsed: float, half_life: float) -> float:
@@ -114,16 +154,129 @@ class _Tree:
         return total
 
 
-def share_tree(policy: Policy, usage: Mapping[tuple[str, str], float]) -> list[ShareRow]:
-    """The sshare-like report: accounts in tree order, each followed by its users, then
-    its sub-accounts. A user with usage under an account that does not list it (the open
-    default account) is a leaf of that account with 1 share."""
-    tree = _Tree(policy, usage)
+# Every finite float is a whole multiple of 2^-1074: usages as integers in that unit are
+# summed and compared exactly.
+_UNIT = 2**1074
+
+
+def _exact(value: float) -> int:
+    """A usage in units of 2^-1074 (not positive or NaN: 0; inf: the largest float)."""
+    if not value > 0:
+        return 0
+    numerator, denominator = min(value, sys.float_info.max).as_integer_ratio()
+    return numerator * (_UNIT // denominator)
+
+
+def _as_float(value: LevelFs) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+
+
+class _Levels:
+    """The tree as nodes (users first, then sub-accounts, under each account; `None` is
+    the root), each node's exact raw usage, and its level fair-share S / U."""
+
+    def __init__(self, tree: _Tree) -> None:
+        self.tree = tree
+        self.children: dict[Node | None, list[Node]] = {None: []}
+        self.usage: dict[Node, int] = {}  # exact, see _exact
+        for name in tree.top:
+            self._add(name, frozenset({name}))
+            self.children[None].append((name, None))
+        self.users = sum(1 for node in self.usage if node[1] is not None)
+        self.level_fs: dict[Node, LevelFs] = {}
+        for siblings in self.children.values():
+            self._set_level(siblings)
+
+    def _add(self, name: str, path: frozenset[str]) -> int:
+        kids: list[Node] = []
+        total = 0
+        for user in self.tree.users[name]:
+            leaf = (name, user)
+            self.usage[leaf] = _exact(self.tree.usage.get(leaf, 0.0))
+            total += self.usage[leaf]
+            kids.append(leaf)
+        for sub in self.tree.sub_accounts(name):
+            if sub not in path:
+                total += self._add(sub, path | {sub})
+                kids.append((sub, None))
+        self.children[(name, None)] = kids
+        self.usage[(name, None)] = total
+        return total
+
+    def shares(self, node: Node) -> int:
+        return 1 if node[1] is not None else self.tree.accounts[node[0]].shares
+
+    def _set_level(self, siblings: list[Node]) -> None:
+        """LF = S / U for each of `siblings`; inf when U == 0 (S > 0: shares are >= 1)."""
+        total_shares = sum(self.shares(node) for node in siblings)
+        total_usage = sum(self.usage[node] for node in siblings)
+        for node in siblings:
+            # S / U = (shares / total_shares) / (usage / total_usage)
+            shares, usage = self.shares(node), self.usage[node]
+            if usage == 0:
+                self.level_fs[node] = math.inf
+            else:
+                self.level_fs[node] = Fraction(shares * total_usage, total_shares * usage)
+
+
+class _Ranking:
+    """Slurm's Fair Tree walk: users ranked depth first, siblings by level fair-share."""
+
+    def __init__(self, levels: _Levels) -> None:
+        self.levels = levels
+        self.rank = levels.users  # the rank the last user got (ties keep it)
+        self.next_rank = levels.users  # the rank the next user gets when not tied
+        self.factors: dict[tuple[str, str], float] = {}
+        self._walk(levels.children[None], tied_in=False)
+
+    def _sorted(self, nodes: list[Node]) -> list[Node]:
+        """Highest LF first; at equal LF users before accounts, then tree order (the sort
+        is stable, reversed too)."""
+        lf = self.levels.level_fs
+        return sorted(nodes, key=lambda node: (lf[node], node[1] is not None), reverse=True)
+
+    def _walk(self, siblings: list[Node], *, tied_in: bool) -> None:
+        """Visit `siblings` in LF order. `tied_in`: the first one ties with the user
+        visited just before (its parent account tied with that user)."""
+        lf = self.levels.level_fs
+        order = self._sorted(siblings)
+        i = 0
+        while i < len(order):
+            node = order[i]
+            tied = tied_in if i == 0 else lf[node] == lf[order[i - 1]]
+            account, user = node
+            if user is not None:
+                self._rank_user(account, user, tied=tied)
+                i += 1
+                continue
+            end = i + 1  # sibling accounts tied with this one are walked together
+            while end < len(order) and order[end][1] is None and lf[order[end]] == lf[node]:
+                end += 1
+            pooled = [child for merged in order[i:end] for child in self.levels.children[merged]]
+            self._walk(pooled, tied_in=tied)
+            i = end
+
+    def _rank_user(self, account: str, user: str, *, tied: bool) -> None:
+        if not tied:
+            self.rank = self.next_rank
+        self.factors[(account, user)] = self.rank / self.levels.users
+        self.next_rank -= 1
+
+
+def _classic_rows(tree: _Tree, levels: _Levels | None) -> list[ShareRow]:
+    """The report in tree order with classic S, U, UE and factor, and each node's LF
+    (NaN without `levels`)."""
     total = sum(tree.raw_usage[name] for name in tree.top)
     rows: list[ShareRow] = []
 
     def norm(value: float) -> float:
         return value / total if total > 0 else 0.0
+
+    def level_fs(account: str, user: str | None) -> float:
+        return math.nan if levels is None else _as_float(levels.level_fs[(account, user)])
 
     def visit(
         name: str, depth: int, parent_s: float, parent_ue: float | None, level: int, path: set[str]
@@ -134,9 +287,10 @@ def share_tree(policy: Policy, usage: Mapping[tuple[str, str], float]) -> list[S
         ue = u if parent_ue is None else u + (parent_ue - u) * account.shares / level
         rows.append(
             ShareRow(
-                name, None, depth, account.shares, s, tree.raw_usage[name], u, ue, _factor(ue, s)
+                name, None, depth, account.shares, s, tree.raw_usage[name], u, ue,
+                _factor(ue, s), level_fs(name, None),
             )
-        )
+        )  # fmt: skip
         subs = [c for c in tree.sub_accounts(name) if c not in path]
         users = tree.users[name]
         child_level = len(users) + sum(tree.accounts[c].shares for c in subs)
@@ -147,9 +301,10 @@ def share_tree(policy: Policy, usage: Mapping[tuple[str, str], float]) -> list[S
             user_ue = user_u + (ue - user_u) / child_level
             rows.append(
                 ShareRow(
-                    name, user, depth + 1, 1, user_s, raw, user_u, user_ue, _factor(user_ue, user_s)
+                    name, user, depth + 1, 1, user_s, raw, user_u, user_ue,
+                    _factor(user_ue, user_s), level_fs(name, user),
                 )
-            )
+            )  # fmt: skip
         for child in subs:
             visit(child, depth + 1, s, ue, child_level, path | {child})
 
@@ -159,12 +314,30 @@ def share_tree(policy: Policy, usage: Mapping[tuple[str, str], float]) -> list[S
     return rows
 
 
+def share_tree(policy: Policy, usage: Mapping[tuple[str, str], float]) -> list[ShareRow]:
+    """The sshare-like report: accounts in tree order, each followed by its users, then
+    its sub-accounts. A user with usage under an account that does not list it (the open
+    default account) is a leaf of that account with 1 share. `fairshare` is the factor of
+    `policy.fairshare`; under Fair Tree account rows get NaN (only users are ranked)."""
+    tree = _Tree(policy, usage)
+    levels = _Levels(tree)
+    rows = _classic_rows(tree, levels)
+    if policy.fairshare == "classic":
+        return rows
+    factors = _Ranking(levels).factors
+    return [
+        replace(row, fairshare=math.nan if row.user is None else factors[(row.account, row.user)])
+        for row in rows
+    ]
+
+
 def fairshare_factors(
     policy: Policy, usage: Mapping[tuple[str, str], float]
 ) -> dict[tuple[str, str], float]:
-    """(account, user) -> fair-share factor F in [0, 1], for every user leaf of the tree."""
-    return {
-        (row.account, row.user): row.fairshare
-        for row in share_tree(policy, usage)
-        if row.user is not None
-    }
+    """(account, user) -> fair-share factor F in [0, 1], for every user leaf of the tree,
+    by the policy's algorithm (Fair Tree: rank / number of users; classic: 2^(-UE/S))."""
+    tree = _Tree(policy, usage)
+    if policy.fairshare == "classic":
+        rows = _classic_rows(tree, None)
+        return {(row.account, row.user): row.fairshare for row in rows if row.user is not None}
+    return _Ranking(_Levels(tree)).factors

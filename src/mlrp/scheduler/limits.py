@@ -4,6 +4,7 @@ Limits and the reason a job blocked by each gets, checked in this order:
 
 * array throttle: running tasks of the array >= array_throttle -> JobArrayTaskLimit;
 * Qos.max_gpus_per_user, per (qos, user) -> QOSMaxGPUPerUser;
+* Qos.max_gpus, per qos -> QOSGrpGRES;
 * Account.max_gpus_per_user, per (account, user) -> AssocMaxGpuPerUser;
 * Policy.max_gpus_per_user, per user over all accounts -> AssocMaxGpuPerUser;
 * Account.max_gpus, per account -> AssocGrpGPULimit;
@@ -11,7 +12,8 @@ Limits and the reason a job blocked by each gets, checked in this order:
 
 Account limits are hierarchical, as Slurm's association limits: the GPUs of a job count
 toward its account and every ancestor account, and each of their limits applies.
-A job asking for no GPUs is never blocked by a GPU limit.
+A job asking for no GPUs is never blocked by a GPU limit. A policy without any GPU
+limit counts only array tasks (the common case in the simulator: nothing to count).
 """
 
 from __future__ import annotations
@@ -32,14 +34,17 @@ class LimitCounters:
     account_limit: dict[str, int | None]
     account_user_limit: dict[str, int | None]
     qos_user_limit: dict[str, int | None]
+    qos_limit: dict[str, int | None]
     partition_limit: dict[str, int | None]
     ancestors: dict[str, tuple[str, ...]]  # account -> itself and its ancestors
     user: Counter[str] = field(default_factory=Counter)
     account: Counter[str] = field(default_factory=Counter)
     account_user: Counter[tuple[str, str]] = field(default_factory=Counter)
     qos_user: Counter[tuple[str, str]] = field(default_factory=Counter)
+    qos: Counter[str] = field(default_factory=Counter)
     partition: Counter[str] = field(default_factory=Counter)
     array_tasks: Counter[int] = field(default_factory=Counter)
+    limited: bool = True  # whether any GPU limit is set at all
 
     @classmethod
     def build(cls, policy: Policy, running: tuple[RunningJob, ...] = ()) -> LimitCounters:
@@ -59,13 +64,30 @@ class LimitCounters:
             account_limit={n: a.max_gpus for n, a in accounts.items()},
             account_user_limit={n: a.max_gpus_per_user for n, a in accounts.items()},
             qos_user_limit={q.name: q.max_gpus_per_user for q in reversed(policy.qos)},
+            qos_limit={q.name: q.max_gpus for q in reversed(policy.qos)},
             partition_limit={p.name: p.max_gpus for p in reversed(policy.partitions)},
             ancestors=ancestors,
         )
-        for job in running:
-            counters.add(
-                job.user, job.account, job.qos, job.partition, len(job.gpus), job.array_job_id
+        counters.limited = policy.max_gpus_per_user is not None or any(
+            limit is not None
+            for limits in (
+                counters.account_limit,
+                counters.account_user_limit,
+                counters.qos_user_limit,
+                counters.qos_limit,
+                counters.partition_limit,
             )
+            for limit in limits.values()
+        )
+        # One add per (user, account, qos, partition): far fewer than running jobs.
+        grouped: dict[tuple[str, str, str, str], int] = {}
+        for job in running:
+            key = (job.user, job.account, job.qos, job.partition)
+            grouped[key] = grouped.get(key, 0) + len(job.gpus)
+            if job.array_job_id is not None:
+                counters.array_tasks[job.array_job_id] += 1
+        for (user, account, qos, partition), gpus in grouped.items():
+            counters.add(user, account, qos, partition, gpus, None)
         return counters
 
     def add(
@@ -78,14 +100,17 @@ class LimitCounters:
         array_job_id: int | None,
     ) -> None:
         """Count one more running job (or array task) with `gpus` GPUs."""
+        if array_job_id is not None:
+            self.array_tasks[array_job_id] += 1
+        if not self.limited:
+            return
         self.user[user] += gpus
         for name in self.ancestors.get(account, (account,)):
             self.account[name] += gpus
             self.account_user[(name, user)] += gpus
         self.qos_user[(qos, user)] += gpus
+        self.qos[qos] += gpus
         self.partition[partition] += gpus
-        if array_job_id is not None:
-            self.array_tasks[array_job_id] += 1
 
     def add_job(self, job: QueuedJob) -> None:
         self.add(job.user, job.account, job.qos, job.partition, job.gpus, job.array_job_id)
@@ -101,12 +126,15 @@ class LimitCounters:
         ):
             return Reason.ARRAY_TASK_LIMIT
         gpus = job.gpus
-        if gpus <= 0:
+        if gpus <= 0 or not self.limited:
             return None
         user = job.user
         limit = self.qos_user_limit.get(job.qos)
         if limit is not None and self.qos_user.get((job.qos, user), 0) + gpus > limit:
             return Reason.QOS_MAX_GPU_PER_USER
+        limit = self.qos_limit.get(job.qos)
+        if limit is not None and self.qos.get(job.qos, 0) + gpus > limit:
+            return Reason.QOS_GRP_GPU_LIMIT
         chain = self.ancestors.get(job.account, ())
         for name in chain:
             limit = self.account_user_limit[name]

@@ -17,11 +17,23 @@ DEPENDENCY_KINDS = frozenset({"after", "afterok", "afternotok", "afterany"})
 
 @dataclass(frozen=True, slots=True)
 class GpuSlot:
-    """One GPU of the machine; `model` lower-case ("a100", "h200", "simulated")."""
+    """One GPU; `model` lower-case ("a100", "h200", "simulated"); `node` names the host
+    it sits in (one server: every slot has the same node)."""
 
     index: int
     model: str
     job_id: int | None = None
+    node: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    """One switch of a tree topology, like Slurm's topology.conf: a leaf switch lists
+    `nodes`, an upper one lists child `switches` by name."""
+
+    name: str
+    nodes: tuple[str, ...] = ()
+    switches: tuple[str, ...] = ()
 
 
 DepKey = tuple[int, int | None]  # (job id, array task or None): what a dependency names
@@ -58,6 +70,38 @@ class QueuedJob:
     dependencies: tuple[DepRef, ...] = ()
     dependency_any: bool = False  # "?"-separated: any one satisfied dependency suffices
     singleton: bool = False
+    # preempted for that job and requeued: waits while that job is still pending, so
+    # that the GPUs it gave up go to its preemptor
+    yield_to: int | None = None
+    # Derived: what the scheduler groups "plain" jobs by (see core.py); None for a job
+    # that is not plain. Computed once here, since a job is built once and seen by
+    # many passes.
+    class_key: tuple[object, ...] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        plain = not (
+            self.held
+            or self.dependencies
+            or self.singleton
+            or self.begin_time is not None
+            or self.yield_to is not None
+        )
+        key = (
+            (
+                self.user,
+                self.account,
+                self.partition,
+                self.qos,
+                self.gpus,
+                self.gpu_type.lower() if self.gpu_type else None,
+                self.nice,
+                self.array_job_id,
+                self.array_throttle,
+            )
+            if plain
+            else None
+        )
+        object.__setattr__(self, "class_key", key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +116,7 @@ class RunningJob:
     time_limit: int
     name: str
     array_job_id: int | None
+    preempting: bool = False  # already told to stop for a preemptor: frees up at start + limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,3 +133,5 @@ class Snapshot:
     dependency_states: Mapping[DepKey, tuple[JobState, ...]] = field(default_factory=dict)
     # sets of GPU indices joined by NVLink, for placement preference
     link_groups: tuple[tuple[int, ...], ...] = ()
+    # the tree of switches between nodes; empty: every node under one switch
+    switches: tuple[Switch, ...] = ()

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import stat
+import time
+from collections.abc import Callable
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
+from mlrp import tables
 from mlrp.errors import NotFound, PermissionDenied
 from mlrp.hardware import nvml
 from mlrp.models.jobs import Job
@@ -72,6 +78,42 @@ def queue_json(
     )
 
 
+def queue_table(
+    platform: Platform,
+    *,
+    states: list[JobState] | None = None,
+    user: str | None = None,
+    account: str | None = None,
+    name: str | None = None,
+    start: bool = False,
+    tz: str | None = None,
+) -> str:
+    """The text `mlrp queue` prints (with `start`, `mlrp queue --start`), rendered here
+    so that the CLI decodes and formats nothing. `tz`: the caller's TZ ("" when it has
+    none), so that times are in its local zone even when the daemon's differs."""
+    rows = json.loads(queue_json(platform, states=states, user=user, account=account, name=name))
+    text = tables.queue_table(rows, platform.clock(), start=start, localtime=_local_time(tz))
+    return text + "\n"
+
+
+def _local_time(tz: str | None) -> Callable[[float], time.struct_time]:
+    """`time.localtime` in the zone a caller's TZ names (its /etc/localtime when it has
+    none); the daemon's own local time when that is the same, or cannot be told."""
+    if tz is None or tz == os.environ.get("TZ", ""):
+        return time.localtime
+    from zoneinfo import ZoneInfo
+
+    try:
+        if tz:
+            zone = ZoneInfo(tz.removeprefix(":"))
+        else:
+            with open("/etc/localtime", "rb") as f:
+                zone = ZoneInfo.from_file(f)
+    except (ValueError, OSError, KeyError):  # a POSIX rule, a bad name: the daemon's
+        return time.localtime
+    return lambda epoch: datetime.fromtimestamp(epoch, zone).timetuple()
+
+
 def gpus(platform: Platform) -> list[dict[str, Any]]:
     """Each GPU, the job holding it, and (with real GPUs) what NVML sees on it now —
     including processes that mlrp did not start."""
@@ -123,8 +165,16 @@ def nodes(platform: Platform) -> list[dict[str, Any]]:
 
 
 def shares(platform: Platform) -> list[dict[str, Any]]:
+    """The share report, JSON-safe: a non-finite float becomes None (`level_fs`: inf,
+    no usage at its level; `fairshare`: NaN, an account row under Fair Tree)."""
     rows = share_tree(platform.policy, platform.store.usage())
-    return [asdict(row) for row in rows]
+    return [{key: _finite(value) for key, value in asdict(row).items()} for row in rows]
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def read_log(

@@ -1,9 +1,13 @@
-"""Starting jobs on their GPUs and recording how they end.
+"""Starting jobs on their GPUs, preempting them, and recording how they end.
 
 Start: PENDING -> RUNNING (guarded) first, then the executor launches; a launch that
-fails turns the job FAILED with the reason. End: the executor's report becomes the
-final state, or a requeue (same id, MLRP_RESTART_COUNT + 1) for a preempted or failed
-node job that asked for `--requeue`.
+fails turns the job FAILED with the reason. Preempt: the job is marked (`preempted_by`)
+and the executor stops it like a cancel (signal, grace, SIGKILL), reporting PREEMPTED.
+End: the executor's report becomes the final state, or a requeue (same id,
+MLRP_RESTART_COUNT + 1): a preempted job whose QOS has `preempt_mode = "requeue"` (the
+default), and a preempted or node-failed job that asked for `--requeue`. A job requeued
+after a preemption keeps `preempted_by` until it starts again: the scheduler holds it
+back while its preemptor is still pending, so the GPUs it gave up go to that job.
 """
 
 from __future__ import annotations
@@ -91,6 +95,7 @@ def start(
         start_time=platform.clock(),
         reason=Reason.NONE,
         expected_start=None,
+        preempted_by=None,
         **ranking,
     )
     if not started:
@@ -192,12 +197,32 @@ def _groups(platform: Platform, job: Job) -> tuple[int, ...]:
     return tuple(os.getgrouplist(pwd.getpwuid(job.uid).pw_name, job.gid))
 
 
+def preempt(platform: Platform, job_id: int, for_job: int) -> bool:
+    """Stop running job `job_id` so that `for_job` can start; False when it is not
+    running (any more) or already being preempted."""
+    job = platform.store.get(job_id)
+    if job is None or job.state is not JobState.RUNNING or job.preempted_by is not None:
+        return False
+    platform.store.update(job_id, preempted_by=for_job)
+    log.info("job %s preempted for job %s", job_id, for_job)
+    platform.executor.preempt(handle_of(platform, job))
+    return True
+
+
+def _requeues(platform: Platform, job: Job, ended: Ended) -> bool:
+    if ended.state is EndState.PREEMPTED and job.preempted_by is not None:
+        qos = platform.policy.qos_named(job.qos)
+        if qos is None or qos.preempt_mode == "requeue":
+            return True
+    return ended.state in REQUEUE_ON and job.spec.requeue
+
+
 def record_end(platform: Platform, ended: Ended) -> None:
     job = platform.store.get(ended.job_id)
     if job is None or job.state is not JobState.RUNNING:
         return
     accounting.charge_final(platform, job, ended.end_time)
-    if ended.state in REQUEUE_ON and job.spec.requeue:
+    if _requeues(platform, job, ended):
         _requeue(platform, job, ended)
     else:
         platform.store.transition(
@@ -208,6 +233,7 @@ def record_end(platform: Platform, ended: Ended) -> None:
             exit_code=ended.exit_code,
             exit_signal=ended.signal,
             message=_message(job, ended),
+            preempted_by=None,
         )
     platform.executor.purge(job.id)
     platform.wake()
@@ -215,7 +241,15 @@ def record_end(platform: Platform, ended: Ended) -> None:
 
 def _message(job: Job, ended: Ended) -> str | None:
     parts = [m for m in (job.message, ended.message) if m]
+    if job.preempted_by is not None:
+        parts.insert(0, f"preempted by job {job.preempted_by}")
     return "; ".join(parts) or None
+
+
+def _requeue_message(job: Job, ended: Ended) -> str:
+    if job.preempted_by is not None:
+        return f"requeued after preemption by job {job.preempted_by}"
+    return f"requeued after {ended.state.value.lower()}"
 
 
 def _requeue(platform: Platform, job: Job, ended: Ended) -> None:
@@ -228,7 +262,7 @@ def _requeue(platform: Platform, job: Job, ended: Ended) -> None:
         restart_count=job.restart_count + 1,
         supervisor_pid=None,
         supervisor_started=None,
-        message=f"requeued after {ended.state.value.lower()}",
+        message=_requeue_message(job, ended),
     )
 
 

@@ -69,6 +69,9 @@ def run_pass(platform: Platform, cache: PassCache | None = None) -> Decisions:
         job = platform.store.get(start.job_id)
         if job is not None:
             runtime.start(platform, job, start.gpus, start.priority)
+    for preemption in decisions.preemptions:
+        for victim in preemption.victims:
+            runtime.preempt(platform, victim, preemption.job_id)
     assert isinstance(decisions.pending, PendingView)
     platform.store.save_pending_info(
         (job_id, reason, total, dict(zip(FACTOR_NAMES, factors, strict=True)), expected)
@@ -135,6 +138,7 @@ def _queued(row: sqlite3.Row) -> QueuedJob:
         ),
         dependency_any=bool(deps and deps.any_of),
         singleton=bool(deps and deps.singleton),
+        yield_to=row["preempted_by"],
     )
 
 
@@ -150,4 +154,5 @@ def _running(row: sqlite3.Row) -> RunningJob:
         time_limit=row["time_limit"],
         name=row["name"],
         array_job_id=row["array_job_id"],
+        preempting=row["preempted_by"] is not None,
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import signal as signals
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from mlrp.errors import InvalidSpec, NotFound, PermissionDenied, Unsatisfiable
@@ -35,12 +35,41 @@ def submit(platform: Platform, caller: Caller, spec: JobSpec) -> Receipt:
     return submit_many(platform, caller, [spec])[0]
 
 
-def submit_many(platform: Platform, caller: Caller, specs: Sequence[JobSpec]) -> list[Receipt]:
-    """All-or-nothing: every spec is validated before any is recorded, in one transaction."""
-    plans = [plan_jobs(platform, caller, spec) for spec in specs]
+def submit_many(
+    platform: Platform,
+    caller: Caller,
+    specs: Sequence[JobSpec],
+    *,
+    env: Mapping[str, str] | None = None,
+) -> list[Receipt]:
+    """All-or-nothing: every spec is validated before any is recorded, in one transaction.
+
+    `env` (already validated) is the environment of every spec that was given none of
+    its own (`env` not among its fields set): a batch sends it once, not once per spec.
+    A spec equal to the one before it is the same request again: its jobs are planned
+    once and share one JobSpec, which the store then serializes once."""
+    shared = None if env is None else dict(env)
+    plans: list[tuple[list[Job], bool]] = []
+    previous: JobSpec | None = None
+    for spec in specs:
+        if previous is not None and _same(spec, previous):
+            plans.append(plans[-1])
+            continue
+        previous = spec
+        if shared is not None and "env" not in spec.model_fields_set:
+            spec = spec.model_copy(update={"env": shared})
+        plans.append(plan_jobs(platform, caller, spec))
     groups = platform.store.insert_groups(plans)
     platform.wake()
     return [_receipt(jobs, ids) for (jobs, _), ids in zip(plans, groups, strict=True)]
+
+
+def _same(spec: JobSpec, other: JobSpec) -> bool:
+    """Equal, and both or neither given an `env` (one without gets the batch's)."""
+    if spec is other:
+        return True
+    given = "env" in spec.model_fields_set
+    return given == ("env" in other.model_fields_set) and spec == other
 
 
 def _receipt(jobs: Sequence[Job], ids: list[int]) -> Receipt:

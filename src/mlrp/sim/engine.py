@@ -12,15 +12,19 @@ times) and job ends (start + the trace's duration, kept in a heap). At each even
 
 Modelling choices of this first cut (documented, to be revisited):
 
-* Known simplification: a cluster given as `nodes x gpus_per_node` is modelled as ONE
-  machine with nodes*gpus_per_node GPUs (a `GpuSlot` per GPU). Each node's GPUs are
-  passed as one link group, so placement prefers keeping a job inside one node, but a
-  job may span nodes freely and there is no per-node accounting. Multi-node placement
-  (issue 3) will replace this.
-* The user of every job is its account (Philly has teams, not users).
-* The trace has no requested time limit; a job's `time_limit` is its actual duration
-  rounded up to the next whole minute (at least one minute). This is an optimistic
-  stand-in: backfill reservations are made with near-perfect run-time estimates.
+* A cluster `nodes x gpus_per_node` is that many nodes (`GpuSlot.node` "n0", "n1", ...):
+  a job that fits in one node runs on one node (best fit), a larger one spans nodes
+  under the lowest switch of the topology (`switches`, like Slurm's topology.conf; by
+  default every node under one switch).
+* A job's user is the trace's user when it has one, else its account (Philly has teams,
+  not users).
+* A job's time limit is the trace's when it has one (Slurm history); it then runs for
+  its duration or its limit, whichever is shorter, as Slurm would have stopped it. A
+  trace without limits (Philly) gets its actual duration rounded up to the next whole
+  minute (at least one minute): an optimistic stand-in, backfill reservations are then
+  made with near-perfect run-time estimates.
+* Usage is charged at `billing_rate` of the simulated GPU model and the job's QOS, as
+  the daemon charges it.
 * The scheduler runs only at event times, and is skipped when nothing can start (no
   pending job asks for at most the free GPUs): the result is the same, since `decide`
   starts only jobs that fit in the free GPUs.
@@ -42,7 +46,17 @@ from dataclasses import dataclass
 
 from mlrp.errors import InvalidSpec, MlrpError
 from mlrp.models.policy import Account, Policy, Weights
-from mlrp.scheduler import GpuSlot, QueuedJob, RunningJob, Snapshot, decay, decide, share_tree
+from mlrp.scheduler import (
+    GpuSlot,
+    QueuedJob,
+    RunningJob,
+    Snapshot,
+    Switch,
+    billing_rate,
+    decay,
+    decide,
+    share_tree,
+)
 from mlrp.sim.trace import TraceJob
 
 POLICIES = ("default", "fifo", "nobackfill")
@@ -79,6 +93,11 @@ def parse_cluster(text: str) -> Cluster:
     return Cluster(nodes, gpus)
 
 
+def node_name(index: int) -> str:
+    """The name of the simulated cluster's node `index`: n0, n1, ..."""
+    return f"n{index}"
+
+
 def make_policy(name: str, accounts: Sequence[str]) -> Policy:
     """The named simulation policy, every account an equal-share child of the root.
 
@@ -106,6 +125,7 @@ class JobRecord:
     submit: float
     start: float
     end: float
+    gpu_ids: tuple[int, ...] = ()  # which GPUs (node = index // gpus_per_node)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +156,7 @@ def simulate(
     policy: str | Policy,
     interval: float = DEFAULT_INTERVAL,
     progress: Callable[[int, int], None] | None = None,
+    switches: Sequence[Switch] = (),
 ) -> SimResult:
     """Replay `jobs` (any order) on `cluster` under `policy` (a name of POLICIES, or a
     Policy whose accounts should list the trace's accounts).
@@ -158,20 +179,18 @@ def simulate(
         pol, policy_name = make_policy(policy, [j.account for j in arrivals]), policy
     total = cluster.total_gpus
     per_node = cluster.gpus_per_node
-    slots = tuple(GpuSlot(i, GPU_MODEL) for i in range(total))
-    link_groups = (
-        tuple(tuple(range(n * per_node, (n + 1) * per_node)) for n in range(cluster.nodes))
-        if cluster.nodes > 1
-        else ()
-    )
+    slots = tuple(GpuSlot(i, GPU_MODEL, node=node_name(i // per_node)) for i in range(total))
+    switch_tuple = tuple(switches)
     half_life = pol.half_life
+    rate = billing_rate(pol, GPU_MODEL, QOS)
     rate_scale = half_life / math.log(2.0)  # integral of 2^(-s/h) ds over [0, inf)
 
     by_id = {j.id: j for j in arrivals}
     pending: dict[int, QueuedJob] = {}
     pending_sizes: Counter[int] = Counter()
     running: dict[int, RunningJob] = {}
-    running_gpus: Counter[str] = Counter()  # account -> GPUs running now
+    running_gpus: Counter[tuple[str, str]] = Counter()  # (account, user) -> GPUs running
+    runtimes: dict[int, float] = {}  # job id -> how long it runs once started
     usage: dict[tuple[str, str], float] = {}
     ends: list[tuple[float, int]] = []
     starts: dict[int, float] = {}
@@ -200,10 +219,9 @@ def simulate(
             factor = decay(1.0, elapsed, half_life)
             for key in usage:
                 usage[key] *= factor
-            gained = rate_scale * (1.0 - factor)
-            for account, gpus in running_gpus.items():
+            gained = rate * rate_scale * (1.0 - factor)
+            for key, gpus in running_gpus.items():
                 if gpus:
-                    key = (account, account)
                     usage[key] = usage.get(key, 0.0) + gpus * gained
             last = now
 
@@ -212,10 +230,10 @@ def simulate(
             end, job_id = heapq.heappop(ends)
             done = running.pop(job_id)
             free += len(done.gpus)
-            running_gpus[done.account] -= len(done.gpus)
+            running_gpus[(done.account, done.user)] -= len(done.gpus)
             job = by_id[job_id]
             records.append(
-                JobRecord(job_id, job.account, job.gpus, job.submit, starts[job_id], end)
+                JobRecord(job_id, job.account, job.gpus, job.submit, starts[job_id], end, done.gpus)
             )
         while i < n_jobs and arrivals[i].submit <= now:
             job = arrivals[i]
@@ -223,15 +241,17 @@ def simulate(
             if job.gpus > total:
                 skipped.append(job.id)
                 continue
+            limit = job.time_limit if job.time_limit else time_limit_for(job.duration)
+            runtimes[job.id] = min(job.duration, limit)
             pending[job.id] = QueuedJob(
                 id=job.id,
-                user=job.account,
+                user=job.user or job.account,
                 account=job.account,
                 partition=PARTITION,
                 qos=QOS,
                 gpus=job.gpus,
                 gpu_type=None,
-                time_limit=time_limit_for(job.duration),
+                time_limit=limit,
                 submit_time=job.submit,
                 begin_time=None,
                 nice=0,
@@ -257,7 +277,7 @@ def simulate(
             pending=tuple(pending.values()),
             running=tuple(running.values()),
             usage=usage,
-            link_groups=link_groups,
+            switches=switch_tuple,
         )
         for start in decide(snapshot).starts:
             queued = pending.pop(start.job_id)
@@ -277,9 +297,9 @@ def simulate(
                 array_job_id=None,
             )
             free -= len(start.gpus)
-            running_gpus[queued.account] += len(start.gpus)
+            running_gpus[(queued.account, queued.user)] += len(start.gpus)
             starts[queued.id] = now
-            heapq.heappush(ends, (now + by_id[queued.id].duration, queued.id))
+            heapq.heappush(ends, (now + runtimes[queued.id], queued.id))
         if free < 0:  # decide must never over-subscribe; fail loudly if it does
             raise MlrpError(f"simulator: GPUs over-subscribed at t={now}")
 

@@ -18,7 +18,7 @@ from mlrp.errors import InvalidTransition
 from mlrp.models.jobs import Job, JobSpec
 from mlrp.models.reasons import Reason
 from mlrp.models.states import JobState, can_transition
-from mlrp.store.schema import SCHEMA
+from mlrp.store.schema import ADDED_COLUMNS, SCHEMA
 
 JSON_COLUMNS = ("gpus", "priority_factors")
 INSERT_COLUMNS = (
@@ -30,7 +30,7 @@ INSERT_COLUMNS = (
 SCHEDULING_COLUMNS = (
     "id", "array_job_id", "array_throttle", "name", "user", "account", "partition", "qos",
     "state", "held", "gpu_count", "gpu_type", "nice", "dependency", "gpus", "submit_time",
-    "begin_time", "start_time", "time_limit",
+    "begin_time", "start_time", "time_limit", "preempted_by",
 )  # fmt: skip
 # One `mlrp queue` row as a JSON object: enough to list, cheap to build.
 _QUEUE_FIELDS = (
@@ -56,6 +56,10 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=5000")
         self.db.executescript(SCHEMA)
+        for table, column, kind in ADDED_COLUMNS:
+            present = {r["name"] for r in self.db.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self.db.close()
@@ -119,6 +123,14 @@ class Store:
             f"SELECT {', '.join(SCHEDULING_COLUMNS)} FROM jobs "
             "WHERE state IN ('PENDING', 'RUNNING') ORDER BY id"
         ).fetchall()
+
+    def pending_ranking(self) -> list[int]:
+        """Ids of the pending jobs, highest recorded priority first (ties: earlier
+        submit, then lower id), as the last scheduling pass ranked them."""
+        rows = self.db.execute(
+            "SELECT id FROM jobs WHERE state = 'PENDING' ORDER BY priority DESC, submit_time, id"
+        ).fetchall()
+        return [r[0] for r in rows]
 
     def find(
         self,

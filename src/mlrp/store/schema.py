@@ -1,5 +1,9 @@
 """The database schema, applied idempotently at open."""
 
+# Columns added after the first release: (table, column, type), added to an older
+# database at open.
+ADDED_COLUMNS = (("jobs", "preempted_by", "INTEGER"),)
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY,
@@ -35,6 +39,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     restart_count INTEGER NOT NULL DEFAULT 0,
     supervisor_pid INTEGER,
     supervisor_started REAL,
+    preempted_by INTEGER,
     message TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_active ON jobs(state) WHERE state IN ('PENDING', 'RUNNING');

@@ -1,0 +1,109 @@
+"""Which running jobs a blocked job preempts, when its QOS may preempt theirs.
+
+A pending job blocked by resources may preempt running jobs whose QOS its own QOS
+lists in `Qos.preempt` (nothing is preempted unless the config says so). The victims
+are chosen to lose the least work: a victim's lost work is its GPUs x the seconds it
+has run, and the victims are the cheapest set that frees enough GPUs of the job's
+model — on one node for a job that fits in a node (the node where that costs least),
+anywhere for a larger one. GPUs of jobs already being preempted count as freed, so a
+job never preempts twice for the same need. Reservations of jobs above it are not
+consulted: a higher-priority job never waits on a preemption, it starts first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from mlrp.scheduler.backfill import Machine
+from mlrp.scheduler.snapshot import QueuedJob, RunningJob, Snapshot
+
+
+def _lost_work(job: RunningJob, now: float) -> float:
+    return max(now - job.start_time, 0.0) * len(job.gpus)
+
+
+def victim_pool(snapshot: Snapshot) -> tuple[RunningJob, ...]:
+    """The running jobs that matter to preemption in this pass: those of a QOS some
+    QOS may preempt, and those already being preempted. Empty (the usual case): no
+    blocked job needs to look for victims."""
+    preemptible = {name for qos in snapshot.policy.qos for name in qos.preempt}
+    return tuple(r for r in snapshot.running if r.preempting or r.qos in preemptible)
+
+
+def choose_victims(
+    job: QueuedJob,
+    snapshot: Snapshot,
+    machine: Machine,
+    pool: Sequence[RunningJob],
+    taken: Iterable[int] = (),
+) -> list[int]:
+    """Ids of the running jobs of `pool` (see victim_pool) to preempt for `job`
+    (empty: none can or need be)."""
+    qos = snapshot.policy.qos_named(job.qos)
+    if qos is None or not qos.preempt or job.gpus <= 0 or not pool:
+        return []
+    preemptible = set(qos.preempt)
+    taken = set(taken)
+    gpu_type = job.gpu_type.lower() if job.gpu_type else None
+    now = snapshot.now
+    # node -> [GPUs freeing up because of preemptions already under way, candidates]
+    freeing: dict[int, int] = {}
+    candidates: dict[int, list[tuple[float, int, int]]] = {}  # node -> (cost, id, gpus)
+    anywhere: list[tuple[float, int, int]] = []  # (cost, id, gpus on every node)
+    for running in pool:
+        gpus = [g for g in running.gpus if machine.has_gpu(g, gpu_type)]
+        if not gpus:
+            continue
+        per_node: dict[int, int] = {}
+        for g in gpus:
+            node = machine.node_of(g)
+            per_node[node] = per_node.get(node, 0) + 1
+        if running.preempting or running.id in taken:
+            for node, count in per_node.items():
+                freeing[node] = freeing.get(node, 0) + count
+        elif running.qos in preemptible:
+            cost = _lost_work(running, now)
+            for node, count in per_node.items():
+                candidates.setdefault(node, []).append((cost, running.id, count))
+            anywhere.append((cost, running.id, len(gpus)))
+    n = job.gpus
+    if n <= machine.node_capacity(gpu_type):
+        return _cheapest_on_one_node(n, gpu_type, machine, freeing, candidates)
+    have = machine.free_count(gpu_type) + sum(freeing.values())
+    return _enough(n - have, sorted(anywhere)) or []
+
+
+def _enough(need: int, victims: Sequence[tuple[float, int, int]]) -> list[int] | None:
+    """The cheapest-first prefix of `victims` freeing `need` GPUs; [] when none is
+    needed, None when all of them are not enough."""
+    if need <= 0:
+        return []
+    chosen: list[int] = []
+    for _, victim, gpus in victims:
+        chosen.append(victim)
+        need -= gpus
+        if need <= 0:
+            return chosen
+    return None
+
+
+def _cheapest_on_one_node(
+    n: int,
+    gpu_type: str | None,
+    machine: Machine,
+    freeing: dict[int, int],
+    candidates: dict[int, list[tuple[float, int, int]]],
+) -> list[int]:
+    best: tuple[float, list[int]] | None = None
+    for node in sorted(candidates.keys() | freeing.keys()):
+        victims = sorted(candidates.get(node, ()))
+        have = machine.node_free(node, gpu_type) + freeing.get(node, 0)
+        if have >= n:
+            return []  # enough is already freeing up there
+        chosen = _enough(n - have, victims)
+        if chosen is None:
+            continue
+        cost = sum(c for c, v, _ in victims if v in chosen)
+        if best is None or cost < best[0]:
+            best = (cost, chosen)
+    return best[1] if best is not None else []

@@ -1,0 +1,83 @@
+"""Preemption decisions: only of a QOS the job's QOS lists, only for a job blocked by
+resources, victims chosen to lose the least work, and never twice for one need."""
+
+from __future__ import annotations
+
+from sched_factory import NOW, job, policy, run, running, started
+
+from mlrp.models.policy import Qos
+
+QOS = [
+    Qos(name="normal", preempt=["scavenger"]),
+    Qos(name="high", priority=100, preempt=["scavenger", "normal"]),
+    Qos(name="scavenger"),
+]
+
+
+def victims(decisions: object) -> dict[int, tuple[int, ...]]:
+    return {p.job_id: p.victims for p in decisions.preemptions}  # type: ignore[attr-defined]
+
+
+def test_blocked_job_preempts_a_scavenger_job() -> None:
+    scav = running(1, qos="scavenger", gpus=range(8))
+    d = run([job(2, gpus=4)], [scav], pol=policy(qos=QOS))
+    assert victims(d) == {2: (1,)}
+    assert started(d) == {}  # it starts once the victim is gone
+
+
+def test_nothing_is_preempted_unless_the_qos_lists_the_victims_qos() -> None:
+    other = running(1, qos="normal", gpus=range(8))
+    d = run([job(2, gpus=4, qos="normal")], [other], pol=policy(qos=QOS))
+    assert victims(d) == {}
+    unconfigured = [Qos(name="normal"), Qos(name="scavenger")]
+    scav = running(1, qos="scavenger", gpus=range(8))
+    assert victims(run([job(2, gpus=4)], [scav], pol=policy(qos=unconfigured))) == {}
+
+
+def test_a_job_that_fits_preempts_nothing() -> None:
+    scav = running(1, qos="scavenger", gpus=range(4))
+    d = run([job(2, gpus=4)], [scav], pol=policy(qos=QOS))
+    assert 2 in started(d) and victims(d) == {}
+
+
+def test_victims_are_the_jobs_that_lose_the_least_work() -> None:
+    # Four 2-GPU scavenger jobs started at different times; 4 GPUs are needed.
+    jobs = [
+        running(10 + k, qos="scavenger", gpus=(2 * k, 2 * k + 1), start_time=NOW - age)
+        for k, age in enumerate((5000, 100, 3000, 50))
+    ]
+    d = run([job(2, gpus=4)], jobs, pol=policy(qos=QOS))
+    assert set(victims(d)[2]) == {11, 13}  # the two youngest
+
+
+def test_gpus_already_being_freed_are_not_preempted_for_twice() -> None:
+    leaving = running(1, qos="scavenger", gpus=range(4), preempting=True)
+    other = running(2, qos="scavenger", gpus=range(4, 8))
+    d = run([job(3, gpus=4)], [leaving, other], pol=policy(qos=QOS))
+    assert victims(d) == {}
+    # and the job's reservation is on the GPUs that are being freed, now
+    assert d.pending[3].expected_start == NOW
+
+
+def test_higher_qos_may_preempt_normal_when_configured() -> None:
+    normal = running(1, qos="normal", gpus=range(8))
+    d = run([job(2, gpus=8, qos="high")], [normal], pol=policy(qos=QOS))
+    assert victims(d) == {2: (1,)}
+
+
+def test_not_enough_preemptible_gpus_preempts_nothing() -> None:
+    scav = running(1, qos="scavenger", gpus=range(2))
+    normal = running(2, qos="normal", gpus=range(2, 8))
+    d = run([job(3, gpus=4)], [scav, normal], pol=policy(qos=QOS))
+    assert victims(d) == {}
+
+
+def test_requeued_victim_waits_for_its_preemptor() -> None:
+    # The victim (older, so ahead by age) came back to the queue; its preemptor is
+    # still pending: the preemptor gets the GPUs.
+    victim = job(1, gpus=8, qos="scavenger", yield_to=2, submit_time=0.0)
+    preemptor = job(2, gpus=8, submit_time=500.0)
+    d = run([victim, preemptor], pol=policy(qos=QOS))
+    assert list(started(d)) == [2]
+    # Once the preemptor is no longer pending, the victim is free to run.
+    assert list(started(run([victim], pol=policy(qos=QOS)))) == [1]
