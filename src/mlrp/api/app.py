@@ -31,7 +31,7 @@ from mlrp.api.schemas import (
 from mlrp.errors import MlrpError, PermissionDenied
 from mlrp.models.jobs import JobSpec
 from mlrp.models.states import JobState
-from mlrp.services import control, queries, submission
+from mlrp.services import control, explain, queries, submission
 from mlrp.services.context import Platform
 from mlrp.services.identity import Caller, caller_from_uid
 
@@ -151,6 +151,14 @@ async def list_jobs(
 @router.get("/jobs/{job_id}")
 async def show_job(platform: PlatformDep, caller: CallerDep, job_id: int) -> dict[str, Any]:
     return queries.job_detail(platform, caller, job_id)
+
+
+@router.get("/jobs/{job_id}/explain")
+async def explain_job(
+    platform: PlatformDep, _: CallerDep, job_id: int, vs: int | None = None
+) -> dict[str, Any]:
+    """Why the job waits (or ran), factor by factor; with `vs`, against that job."""
+    return explain.explain(platform, job_id, versus=vs)
 
 
 @router.get("/jobs/{job_id}/logs")

@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("submit", "run a command attached, streaming its output (like srun)"),
     "queue": ("listing", "pending and running jobs (like squeue)"),
     "show": ("jobs", "everything about one job"),
+    "explain": ("explain", "why a job waits, and why another runs before it"),
     "cancel": ("jobs", "cancel jobs (like scancel)"),
     "hold": ("jobs", "keep pending jobs from starting"),
     "release": ("jobs", "let held jobs start"),

@@ -73,6 +73,12 @@ class Client:
     def job(self, job_id: int) -> dict[str, Json]:
         return dict(self._call("GET", f"/api/v1/jobs/{job_id}"))
 
+    def explain(self, job_id: int, versus: int | None = None) -> dict[str, Json]:
+        path = f"/api/v1/jobs/{job_id}/explain"
+        if versus is not None:
+            path += f"?vs={int(versus)}"
+        return dict(self._call("GET", path))
+
     def logs(self, job_id: int, *, stream: str = "out", offset: int = 0) -> tuple[bytes, int, str]:
         """(bytes from offset, next offset, job state)."""
         query = urlencode({"stream": stream, "offset": offset})
