@@ -5,6 +5,7 @@
     ├── Unsatisfiable              a valid request this installation can never run
     ├── NotFound                   an id or name that does not exist
     ├── PermissionDenied           the caller may not do this
+    ├── OverLimit                  accepting this would exceed a limit (pending jobs)
     ├── InvalidTransition          a job state change the transition table forbids
     ├── ConfigError                a config file that cannot be used
     └── DaemonUnavailable          the client could not reach the daemon
@@ -47,6 +48,11 @@ class PermissionDenied(MlrpError):
     code = "permission_denied"
 
 
+class OverLimit(MlrpError):
+    status = 429
+    code = "over_limit"
+
+
 class InvalidTransition(MlrpError):
     status = 409
     code = "invalid_transition"
@@ -70,6 +76,7 @@ ERRORS_BY_CODE: dict[str, type[MlrpError]] = {
         Unsatisfiable,
         NotFound,
         PermissionDenied,
+        OverLimit,
         InvalidTransition,
         ConfigError,
         DaemonUnavailable,

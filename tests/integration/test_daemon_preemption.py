@@ -2,7 +2,8 @@
 them): a scavenger job in the way of a normal job
 gets its grace signal, is requeued with its id kept, and restarts with
 MLRP_RESTART_COUNT set once the GPUs are free again; a QOS with preempt_mode "cancel"
-ends PREEMPTED instead; jobs of the same QOS never preempt each other."""
+ends PREEMPTED instead; jobs of the same QOS never preempt each other. Also the QOS
+limit on pending jobs per user, refused at submit."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ usage_factor = 0.25
 [[scheduler.qos]]
 name = "spot"
 preempt_mode = "cancel"
+
+[[scheduler.qos]]
+name = "limited"
+max_pending_per_user = 2
 """
 
 # Prints its restart count, notes the grace signal, then keeps running until stopped.
@@ -84,3 +89,19 @@ def test_jobs_of_the_same_qos_never_preempt_each_other(daemon: Daemon, tmp_path:
     assert show(daemon, first)["state"] == "RUNNING"
     daemon.cli("cancel", str(first))
     assert daemon.wait(second)["state"] == "COMPLETED"
+
+
+def test_qos_pending_limit_refuses_at_submit_and_keeps_what_was_accepted(daemon: Daemon) -> None:
+    blocker = daemon.submit("--gpus", "8", "--", "sleep", "30")
+    daemon.wait(blocker, {"RUNNING"})
+    accepted = [daemon.submit("--qos", "limited", "--gpus", "1", "--", "true") for _ in range(2)]
+    refused = daemon.cli("submit", "--qos", "limited", "--gpus", "1", "--", "true")
+    assert refused.code == 1
+    assert "QOS 'limited' allows 2 pending jobs per user" in refused.err
+    assert "Traceback" not in refused.err
+    array = daemon.cli("submit", "--qos", "limited", "--gpus", "1", "--array", "0-3", "--", "true")
+    assert array.code == 1 and "this submission adds 4" in array.err
+    assert [daemon.job(j)["state"] for j in accepted] == ["PENDING", "PENDING"]
+    daemon.cli("cancel", str(blocker))
+    for job in accepted:
+        assert daemon.wait(job)["state"] == "COMPLETED"

@@ -11,7 +11,7 @@ import signal as signals
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from mlrp.errors import InvalidSpec, NotFound, PermissionDenied, Unsatisfiable
+from mlrp.errors import InvalidSpec, NotFound, OverLimit, PermissionDenied, Unsatisfiable
 from mlrp.models.jobs import Job, JobSpec
 from mlrp.models.policy import Partition, Policy, Qos
 from mlrp.models.states import JobState
@@ -59,9 +59,32 @@ def submit_many(
         if shared is not None and "env" not in spec.model_fields_set:
             spec = spec.model_copy(update={"env": shared})
         plans.append(plan_jobs(platform, caller, spec))
+    _check_pending_limits(platform, [job for jobs, _ in plans for job in jobs])
     groups = platform.store.insert_groups(plans)
     platform.wake()
     return [_receipt(jobs, ids) for (jobs, _), ids in zip(plans, groups, strict=True)]
+
+
+def _check_pending_limits(platform: Platform, new: Sequence[Job]) -> None:
+    """A QOS's `max_pending_per_user` (Slurm's MaxSubmitJobsPerUser, counting jobs
+    waiting): refused at submit, naming the limit, when the new jobs would pass it."""
+    limits = {q.name: q.max_pending_per_user for q in platform.policy.qos}
+    adding: dict[tuple[str, str], int] = {}
+    for job in new:
+        if limits.get(job.qos) is not None:
+            adding[(job.user, job.qos)] = adding.get((job.user, job.qos), 0) + 1
+    if not adding:
+        return
+    pending = platform.store.pending_counts(user for user, _ in adding)
+    for (user, qos), count in adding.items():
+        limit = limits[qos]
+        assert limit is not None
+        have = pending.get((user, qos), 0)
+        if have + count > limit:
+            raise OverLimit(
+                f"QOS {qos!r} allows {limit} pending jobs per user; {user} has {have} "
+                f"and this submission adds {count}"
+            )
 
 
 def _same(spec: JobSpec, other: JobSpec) -> bool:

@@ -124,6 +124,19 @@ class Store:
             "WHERE state IN ('PENDING', 'RUNNING') ORDER BY id"
         ).fetchall()
 
+    def pending_counts(self, users: Iterable[str]) -> dict[tuple[str, str], int]:
+        """(user, qos) -> pending jobs (array tasks count one each), for these users."""
+        names = list(dict.fromkeys(users))
+        if not names:
+            return {}
+        marks = ", ".join("?" * len(names))
+        rows = self.db.execute(
+            "SELECT user, qos, COUNT(*) FROM jobs WHERE state = 'PENDING' "
+            f"AND user IN ({marks}) GROUP BY user, qos",
+            names,
+        ).fetchall()
+        return {(r[0], r[1]): r[2] for r in rows}
+
     def pending_ranking(self) -> list[int]:
         """Ids of the pending jobs, highest recorded priority first (ties: earlier
         submit, then lower id), as the last scheduling pass ranked them."""
