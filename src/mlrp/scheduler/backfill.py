@@ -266,6 +266,8 @@ class Machine:
                     if len(usable) >= n:
                         return choose_gpus(n, usable, self._node_groups[node])
             return None
+        if self._topology.flat and not forbidden:
+            return self._spread_flat(n, key)
         counts: dict[int, int] = {}
         buckets = self._buckets[key]
         for k in range(1, len(buckets)):
@@ -286,6 +288,38 @@ class Machine:
                 return None
             chosen.extend(picked)
         return tuple(sorted(chosen))
+
+    def _spread_flat(self, n: int, key: str) -> tuple[int, ...] | None:
+        """Topology.choose's rule with every node under one switch, read straight from
+        the free-count buckets: roomiest nodes first, and the last one the smallest
+        node that covers the rest. Costs the nodes taken, not the cluster."""
+        buckets = self._buckets[key]
+        free = self._free
+        taken: list[int] = []
+        used: set[int] = set()
+        need = n
+        k = len(buckets) - 1
+        while need > 0 and k > 0:
+            if k >= need:  # a node with >= need free covers the rest: the smallest one
+                for size in range(need, k + 1):
+                    node = next((m for m in buckets[size] if m not in used), None)
+                    if node is not None:
+                        gpus = [g for g in self._node_pool[node][key] if g in free]
+                        picked = choose_gpus(need, gpus, self._node_groups[node])
+                        if picked is None:
+                            return None
+                        taken.extend(picked)
+                        return tuple(sorted(taken))
+                k = need - 1  # no node covers it: take the roomiest smaller ones
+                continue
+            node = next((m for m in buckets[k] if m not in used), None)
+            if node is None:
+                k -= 1
+                continue
+            used.add(node)
+            taken.extend(g for g in self._node_pool[node][key] if g in free)
+            need -= k
+        return None
 
     def _spread(self, n: int, usable_by_node: dict[int, list[int]]) -> tuple[int, ...] | None:
         plan = self._topology.choose(n, {node: len(g) for node, g in usable_by_node.items()})

@@ -25,7 +25,7 @@ _Item = tuple[str, int]  # ("node" | "switch", index)
 class Topology:
     """The switch tree over node indices 0..len(node_names)-1."""
 
-    __slots__ = ("_children", "_levels", "_members", "_root")
+    __slots__ = ("_children", "_levels", "_members", "_root", "flat")
 
     def __init__(self, node_names: Sequence[str], switches: Sequence[Switch] = ()) -> None:
         index = {name: i for i, name in enumerate(node_names)}
@@ -45,6 +45,7 @@ class Topology:
         root += [("node", i) for i in range(len(node_names)) if i not in listed]
         children.append(root)
         self._root = len(children) - 1
+        self.flat = not switches  # every node under the root alone
         self._children = children
         self._members: list[tuple[int, ...]] = [()] * len(children)
         self._levels: list[int] = [0] * len(children)
