@@ -209,6 +209,9 @@ class _Pass:
                     self.dropped.append((members, k + 1, None))
                     continue
             if reason is None and blocked and not backfill:
+                if job.class_key is not None:  # nothing below a blocked job starts
+                    self.dropped.append((members, k, None))
+                    continue
                 reason = Reason.PRIORITY
             if reason is not None:
                 rows[job.id] = (reason, None, evaluated)
