@@ -20,27 +20,28 @@ if TYPE_CHECKING:  # annotations only: importing typing would slow every CLI cal
 
     LocalTime = Callable[[float], time.struct_time]
 
-QUEUE_HEADERS = ["JOBID", "USER", "ACCOUNT", "NAME", "ST", "TIME", "GPUS", "NODELIST(REASON)"]
+QUEUE_HEADERS = ("JOBID", "USER", "ACCOUNT", "NAME", "ST", "TIME", "GPUS", "NODELIST(REASON)")
 # `squeue --start`'s columns, as far as they apply here.
-START_HEADERS = ["JOBID", "USER", "ACCOUNT", "NAME", "ST", "START_TIME", "GPUS", "REASON"]
+START_HEADERS = ("JOBID", "USER", "ACCOUNT", "NAME", "ST", "START_TIME", "GPUS", "REASON")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Left-aligned columns two spaces apart, no trailing blanks; None is an empty cell."""
     width = len(headers)
-    cells = [[str(h) for h in headers]]
+    cells = [tuple(str(h) for h in headers)]
     for row in rows:
         if len(row) != width:
             raise ValueError(f"a row of {len(row)} cells under {width} headers")
-        cells.append(["" if c is None else str(c) for c in row])
+        cells.append(tuple("" if c is None else str(c) for c in row))
     return _layout(cells)
 
 
-def _layout(cells: list[list[str]]) -> str:
-    """`table` of cells that are all strings, the headers first."""
+def _layout(cells: list[tuple[str, ...]]) -> str:
+    """`table` of cells that are all strings, the headers first. One `%` format a line
+    (`%-8s  %-4s  ...  %s`): for a long queue, faster than padding cell by cell."""
     widths = [max(map(len, column)) for column in zip(*cells, strict=True)]
-    ljust = str.ljust
-    return "\n".join("  ".join(map(ljust, row, widths)).rstrip() for row in cells)
+    line = "  ".join([*(f"%-{w}s" for w in widths[:-1]), "%s"])
+    return "\n".join([(line % row).rstrip() for row in cells])
 
 
 def duration(seconds: float | None) -> str:
@@ -78,7 +79,7 @@ def user_name() -> str:
 
 
 def queue_table(
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[Sequence[Any]],
     now: float,
     *,
     start: bool = False,
@@ -86,7 +87,12 @@ def queue_table(
 ) -> str:
     """`mlrp queue` from the queue's rows (running jobs first, then pending ones by
     priority), without the final newline. `start`: `mlrp queue --start`, the time each
-    job started or is expected to start ("N/A" when none is known), soonest first."""
+    job started or is expected to start ("N/A" when none is known), soonest first.
+
+    A row is a tuple (display_id, user, account, name, state, held, reason, gpu_count,
+    gpus, start_time, end_time, expected_start), as mlrp.store.Store.queue_rows reads
+    them (`gpus`: None when the job holds none): only the cells shown, so that a long
+    queue costs little to list."""
     from mlrp.models.states import JobState  # the daemon's import, not the CLI's
 
     short = {state.value: state.short for state in JobState}
@@ -95,51 +101,55 @@ def queue_table(
             [
                 START_HEADERS,
                 *(
-                    [
-                        job["display_id"],
-                        job["user"],
-                        job["account"],
-                        job["name"][:24],
-                        short[job["state"]],
-                        timestamp(_start_of(job), localtime) or "N/A",
-                        str(job["gpu_count"]),
-                        "" if job["state"] == "RUNNING" else _reason(job),
-                    ]
-                    for job in sorted(rows, key=_start_order)
+                    (
+                        display_id,
+                        user,
+                        account,
+                        name[:24],
+                        short[state],
+                        timestamp(expected if started is None else started, localtime) or "N/A",
+                        str(gpu_count),
+                        "" if state == "RUNNING" else _reason(held, reason),
+                    )
+                    for (
+                        display_id, user, account, name, state, held, reason, gpu_count, _,
+                        started, _, expected,
+                    ) in sorted(rows, key=_start_order)
                 ),
             ]
-        )
+        )  # fmt: skip
     return _layout(
         [
             QUEUE_HEADERS,
             *(
-                [
-                    job["display_id"],
-                    job["user"],
-                    job["account"],
-                    job["name"][:24],
-                    short[job["state"]],
-                    duration(elapsed(job, now)),
-                    str(job["gpu_count"]),
-                    gpu_list(job["gpus"]) if job["state"] == "RUNNING" else f"({_reason(job)})",
-                ]
-                for job in rows
+                (
+                    display_id,
+                    user,
+                    account,
+                    name[:24],
+                    short[state],
+                    "" if started is None else duration((ended or now) - started),
+                    str(gpu_count),
+                    gpu_list(gpus or ()) if state == "RUNNING" else f"({_reason(held, reason)})",
+                )
+                for (
+                    display_id, user, account, name, state, held, reason, gpu_count, gpus,
+                    started, ended, _,
+                ) in rows
             ),
         ]
-    )
+    )  # fmt: skip
 
 
-def _start_of(job: dict[str, Any]) -> float | None:
-    started: float | None = job["start_time"]
-    return started if started is not None else job["expected_start"]
+_STARTED, _EXPECTED = 9, 11  # in a queue row
 
 
-def _start_order(job: dict[str, Any]) -> tuple[bool, float]:
+def _start_order(row: Sequence[Any]) -> tuple[bool, float]:
     """Known start times first, soonest first; the rest keep their order (sorted is
     stable)."""
-    when = _start_of(job)
+    when = row[_STARTED] if row[_STARTED] is not None else row[_EXPECTED]
     return when is None, 0.0 if when is None else when
 
 
-def _reason(job: dict[str, Any]) -> str:
-    return "JobHeldUser" if job["held"] else str(job["reason"])
+def _reason(held: bool, reason: str) -> str:
+    return "JobHeldUser" if held else reason

@@ -25,6 +25,7 @@ from mlrp.api.schemas import (
     ErrorResponse,
     Identity,
     JobList,
+    SbatchRequest,
     Selection,
     Submitted,
 )
@@ -109,6 +110,16 @@ async def whoami(platform: PlatformDep, caller: CallerDep) -> Identity:
 @router.post("/jobs", status_code=201)
 async def submit_job(platform: PlatformDep, caller: CallerDep, spec: JobSpec) -> Submitted:
     receipt = submission.submit(platform, caller, spec)
+    return Submitted(ids=receipt.ids, display_ids=receipt.display_ids)
+
+
+@router.post("/jobs/sbatch", status_code=201)
+async def submit_sbatch(
+    platform: PlatformDep, caller: CallerDep, request: SbatchRequest
+) -> Submitted:
+    """`mlrp submit` / `mlrp run` as typed: sbatch options, #SBATCH lines and task YAML
+    are parsed here, so that the CLI loads no parser."""
+    receipt = submission.submit_request(platform, caller, **request.model_dump())
     return Submitted(ids=receipt.ids, display_ids=receipt.display_ids)
 
 

@@ -21,7 +21,7 @@ import time
 
 from mlrp.client import Client
 from mlrp.errors import InvalidSpec, MlrpError
-from mlrp.parsing.sbatch import VALUELESS_OPTIONS, spec_from_command, spec_from_script
+from mlrp.parsing.options import VALUELESS_OPTIONS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing would slow every CLI call
@@ -32,19 +32,19 @@ CLI_FLAGS = {"--parsable", "--dry-run"}
 
 def main(command: str, tokens: list[str]) -> int:
     """`submit` and `run` take sbatch's options, not the CLI parser's: main() routes their
-    raw tokens here."""
+    raw tokens here. The daemon parses them (POST /api/v1/jobs/sbatch): this module only
+    splits them and reads a script or task file, with the user's own permissions, so a
+    call loads no parser (nor `re`)."""
     if not tokens or tokens[0] in ("-h", "--help"):
         print(__doc__)
         return 0 if tokens else 2
     try:
-        spec, flags = build_spec(command, tokens)
+        request, flags = build_request(command, tokens)
         if "--dry-run" in flags:
-            import json
-
-            print(json.dumps(spec, indent=1))
+            _print_spec(request)
             return 0
         client = Client()
-        submitted = client.submit(spec)
+        submitted = client.submit_request(request)
         if command == "run":
             return attach(client, submitted["ids"][0])
         _report(submitted, parsable="--parsable" in flags)
@@ -60,26 +60,38 @@ def _report(submitted: dict[str, Any], *, parsable: bool) -> None:
     print(ids[0] if parsable else f"Submitted job {shown}")
 
 
-def build_spec(command: str, tokens: list[str]) -> tuple[dict[str, Any], set[str]]:
+def _print_spec(request: dict[str, Any]) -> None:
+    """--dry-run: the spec the daemon would build, built here by the same function
+    (mlrp.parsing.request), with this process's clock and time zone."""
+    import json
+
+    from mlrp.parsing.request import spec_from_request
+
+    spec = spec_from_request(now=time.time(), **request)
+    print(json.dumps(spec, indent=1))
+
+
+def build_request(command: str, tokens: list[str]) -> tuple[dict[str, Any], set[str]]:
+    """The body of POST /api/v1/jobs/sbatch (mlrp.api.schemas.SbatchRequest) for
+    `mlrp COMMAND TOKENS...`, and mlrp's own flags among the tokens. A script or task
+    file is read here, as the user; the daemon gets its text."""
     options, rest, flags = split_tokens(tokens)
-    environ = dict(os.environ)
-    now = time.time()
-    if not rest:
-        if any(o.startswith("--wrap") for o in options):
-            spec = spec_from_command([], cli_tokens=options, environ=environ, now=now)
-        else:
-            raise InvalidSpec(
-                f"nothing to run: give a script, a task YAML or -- COMMAND "
-                f"(see `mlrp {command} --help`)"
-            )
-    elif command == "submit" and not flags.get("--") and _is_file(rest[0]):
-        spec = _from_file(rest[0], rest[1:], options, environ, now)
-    else:
-        spec = spec_from_command(rest, cli_tokens=options, environ=environ, now=now)
-    spec.setdefault("workdir", os.getcwd())
+    request: dict[str, Any] = {
+        "command": command,
+        "options": options,
+        "rest": rest,
+        "environ": dict(os.environ),
+        "workdir": os.getcwd(),
+    }
+    if flags.get("--"):
+        request["after_double_dash"] = True
+    elif command == "submit" and rest and _is_file(rest[0]):
+        request["file_name"] = rest[0]
+        request["file_text"] = _read(rest[0])
+        request["rest"] = rest[1:]
     if "as_user" in flags:
-        spec["as_user"] = flags["as_user"]
-    return spec, set(flags)
+        request["as_user"] = flags["as_user"]
+    return request, set(flags)
 
 
 SCRIPT_SUFFIXES = (".sh", ".bash", ".sbatch", ".slurm", ".yaml", ".yml")
@@ -95,27 +107,12 @@ def _is_file(name: str) -> bool:
     return False
 
 
-def _from_file(
-    path: str, args: list[str], options: list[str], environ: dict[str, str], now: float
-) -> dict[str, Any]:
+def _read(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as f:
-            text = f.read()
+            return f.read()
     except (OSError, UnicodeDecodeError) as e:
         raise InvalidSpec(f"cannot read {path}: {e}") from e
-    if path.endswith((".yaml", ".yml")):
-        from mlrp.parsing.skypilot import spec_from_task_yaml
-
-        spec = spec_from_task_yaml(text, environ=environ, source=path)
-        override = spec_from_command(["true"], cli_tokens=options, environ={}, now=now)
-        override.pop("argv", None)
-        override.pop("env", None)
-        return {**spec, **override}
-    spec = spec_from_script(
-        text, cli_tokens=options, script_args=args, environ=environ, now=now, source=path
-    )
-    spec.setdefault("name", os.path.basename(path))
-    return spec
 
 
 def split_tokens(tokens: list[str]) -> tuple[list[str], list[str], dict[str, Any]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from mlrp.client import wire
 from mlrp.client.transport import Reply, exchange
 from mlrp.errors import ERRORS_BY_CODE, MlrpError
 from mlrp.locations import client_socket_path
@@ -21,6 +20,13 @@ class Client:
     def submit(self, spec: dict[str, Json]) -> dict[str, Json]:
         """Submit one spec (see mlrp.models.jobs.JobSpec); returns ids and display ids."""
         return dict(self._call("POST", "/api/v1/jobs", spec))
+
+    def submit_request(self, request: dict[str, Json]) -> dict[str, Json]:
+        """Submit `mlrp submit` / `mlrp run` as typed, for the daemon to parse (see
+        mlrp.api.schemas.SbatchRequest: command, options, rest, after_double_dash,
+        file_name and file_text, environ, workdir, as_user); returns ids and display
+        ids. Bad options or scripts raise InvalidSpec with the parser's message."""
+        return dict(self._call("POST", "/api/v1/jobs/sbatch", request))
 
     def submit_batch(
         self, specs: list[dict[str, Json]], *, env: dict[str, str] | None = None
@@ -119,10 +125,16 @@ class Client:
 
     def _call(self, method: str, path: str, body: Json = None) -> Json:
         reply = self._raw(method, path, body)
+        from mlrp.client import wire  # here: `mlrp queue` prints text and needs no JSON
+
         return wire.loads(reply.body) if reply.body else None
 
     def _raw(self, method: str, path: str, body: Json = None) -> Reply:
-        payload = None if body is None else wire.dumps(body).encode()
+        payload = None
+        if body is not None:
+            from mlrp.client import wire
+
+            payload = wire.dumps(body).encode()
         reply = exchange(self.socket_path, method, path, payload)
         if reply.status >= 400:
             raise _error_of(reply)
@@ -172,6 +184,8 @@ def _quote(text: str) -> str:
 
 def _error_of(reply: Reply) -> MlrpError:
     try:
+        from mlrp.client import wire
+
         error = wire.loads(reply.body)["error"]
         cls = ERRORS_BY_CODE.get(error["code"], MlrpError)
         return cls(error["message"])

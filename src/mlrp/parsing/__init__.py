@@ -15,6 +15,11 @@ Modules:
 * `arrays`      --array index specifications ("0-15:4,20%2").
 * `dependency`  --dependency specifications ("afterok:12:13?afterany:14_2").
 * `patterns`    --output / --error filename patterns ("slurm-%A_%4a.out").
+* `options`     which sbatch options take no value (imports nothing: the CLI splits its
+                tokens with it).
 * `sbatch`      #SBATCH directives and sbatch-style options -> a JobSpec field dict.
+* `request`     a whole `mlrp submit`/`run` request (options, script or task file text,
+                command) -> a JobSpec field dict; run by the daemon, and by --dry-run.
+* `topology`    Slurm's topology.conf and hostlist expressions.
 * `skypilot`    SkyPilot-style task YAML -> a JobSpec field dict.
 """

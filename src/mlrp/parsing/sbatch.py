@@ -21,7 +21,8 @@ Contract:
   "signal" and "signal_before"; --time=UNLIMITED sets "time_limit" to None.
 * `resolve_export(export, environ)` implements Slurm's --export semantics.
 * `VALUELESS_OPTIONS` lists the options that never take the next token as their value
-  (flags, and --nice whose value can only be attached), for splitting a command line.
+  (flags, and --nice whose value can only be attached), for splitting a command line
+  (defined in mlrp.parsing.options, which the CLI loads without this module).
 * `ignored_options(tokens)` names the accepted-but-ignored options (--mail-type,
   --mail-user, --comment) so the CLI can warn about them.
 
@@ -40,6 +41,7 @@ from typing import Literal, NamedTuple
 from mlrp.errors import InvalidSpec
 from mlrp.parsing.arrays import parse_array
 from mlrp.parsing.dependency import parse_dependency
+from mlrp.parsing.options import VALUELESS_OPTIONS as VALUELESS_OPTIONS
 from mlrp.parsing.slurmtime import parse_begin, parse_duration, parse_memory
 
 Fields = dict[str, object]
@@ -339,14 +341,8 @@ _OPTIONS: tuple[_Option, ...] = (
 _BY_LONG = {option.long: option for option in _OPTIONS}
 _BY_SHORT = {option.short: option for option in _OPTIONS if option.short}
 
-VALUELESS_OPTIONS = frozenset(
-    name
-    for option in _OPTIONS
-    if option.arity != "value"
-    for name in (option.long, option.short)
-    if name is not None
-)
-"""Options that never consume the next token ("--hold", "-H", "--nice", ...)."""
+# VALUELESS_OPTIONS (imported above, from a module the CLI can load without `re`) must
+# name exactly the options of this table whose arity is not "value" (a test checks).
 
 
 # --------------------------------------------------------------------------- scanning

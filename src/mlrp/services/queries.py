@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import stat
@@ -89,9 +88,15 @@ def queue_table(
     tz: str | None = None,
 ) -> str:
     """The text `mlrp queue` prints (with `start`, `mlrp queue --start`), rendered here
-    so that the CLI decodes and formats nothing. `tz`: the caller's TZ ("" when it has
-    none), so that times are in its local zone even when the daemon's differs."""
-    rows = json.loads(queue_json(platform, states=states, user=user, account=account, name=name))
+    so that the CLI decodes and formats nothing, from only the columns it shows.
+    `tz`: the caller's TZ ("" when it has none), so that times are in its local zone
+    even when the daemon's differs."""
+    rows = platform.store.queue_rows(
+        states=states or [JobState.PENDING, JobState.RUNNING],
+        user=user,
+        account=account,
+        name=name,
+    )
     text = tables.queue_table(rows, platform.clock(), start=start, localtime=_local_time(tz))
     return text + "\n"
 

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import os
 import signal as signals
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+
+from pydantic import ValidationError
 
 from mlrp.errors import InvalidSpec, NotFound, OverLimit, PermissionDenied, Unsatisfiable
 from mlrp.models.jobs import Job, JobSpec
@@ -17,6 +21,7 @@ from mlrp.models.policy import Partition, Policy, Qos
 from mlrp.models.states import JobState
 from mlrp.parsing.arrays import parse_array
 from mlrp.parsing.dependency import parse_dependency
+from mlrp.parsing.request import spec_from_request
 from mlrp.parsing.slurmtime import format_duration
 from mlrp.services.context import Platform
 from mlrp.services.identity import Caller, lookup_user
@@ -254,3 +259,91 @@ def _check_dependencies(platform: Platform, text: str | None) -> None:
     ]
     if missing:
         raise NotFound(f"--dependency names unknown job(s): {', '.join(missing)}")
+
+
+# ------------------------------------------------------------ `mlrp submit` as typed
+
+
+def submit_request(
+    platform: Platform,
+    caller: Caller,
+    *,
+    command: str,
+    options: list[str],
+    rest: list[str],
+    environ: Mapping[str, str],
+    workdir: str,
+    file_name: str | None = None,
+    file_text: str | None = None,
+    as_user: str | None = None,
+    after_double_dash: bool = False,
+) -> Receipt:
+    """`mlrp submit` / `mlrp run` as the user typed them (see
+    mlrp.parsing.request.spec_from_request): parsed here, then submitted as `submit`.
+    Nothing here opens a path the caller names: a script comes as its text.
+
+    Wall-clock times (--begin 16:00) are read in the caller's zone: its TZ, or the
+    machine's /etc/localtime when it has none, as the CLI would have read them."""
+    with _time_zone(environ.get("TZ")):
+        fields = spec_from_request(
+            command,
+            options,
+            rest,
+            environ=environ,
+            workdir=workdir,
+            now=platform.clock(),
+            file_name=file_name,
+            file_text=file_text,
+            as_user=as_user,
+            after_double_dash=after_double_dash,
+        )
+    return submit(platform, caller, job_spec(fields))
+
+
+def job_spec(fields: Mapping[str, object]) -> JobSpec:
+    """A `JobSpec` of parsed fields; a field the model refuses is an `InvalidSpec`
+    worded as the API words a refused request body (`name: String should have...`)."""
+    try:
+        return JobSpec.model_validate(fields)
+    except ValidationError as e:
+        problems = []
+        for item in e.errors():
+            where = ".".join(str(p) for p in item["loc"]) or "body"
+            problems.append(f"{where}: {item['msg']}")
+        raise InvalidSpec("; ".join(problems)) from None
+
+
+ZONEINFO_DIR = "/usr/share/zoneinfo/"
+
+
+@contextmanager
+def _time_zone(tz: str | None) -> Iterator[None]:
+    """The process's local time zone set to a caller's TZ (None: unset) for the block.
+
+    The daemon serves requests on one thread and nothing in the block awaits, so no
+    other work sees the change. A TZ that names a file outside the system's zoneinfo
+    directory is not followed (it could be a FIFO, and the daemon would block opening
+    it): the daemon's own zone is kept."""
+    own = os.environ.get("TZ")
+    if tz == own:
+        yield
+        return
+    if tz is not None:
+        name = tz.removeprefix(":").removeprefix(ZONEINFO_DIR)
+        if name.startswith("/") or ".." in name.split("/"):
+            yield
+            return
+        tz = (":" if tz.startswith(":") else "") + name
+    _set_tz(tz)
+    try:
+        yield
+    finally:
+        _set_tz(own)
+
+
+def _set_tz(tz: str | None) -> None:
+    if tz is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = tz
+    time.tzset()
