@@ -12,7 +12,7 @@ import socket
 import struct
 from typing import Any
 
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 PEER_KEY = "mlrp.peer"
 _CREDENTIALS = struct.Struct("3i")
@@ -27,7 +27,10 @@ def peer_credentials(sock: socket.socket) -> tuple[int, int, int] | None:
     return pid, uid, gid
 
 
-class PeerCredentialsProtocol(H11Protocol):
+class PeerCredentialsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol (a C HTTP parser: about 1 ms less per request than
+    the pure-Python h11, which a CLI call feels), with the caller's credentials."""
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         sock = transport.get_extra_info("socket")
