@@ -18,26 +18,16 @@ wall time of each replay (the simulator's own speed).
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from mlrp.cli.sim import duration_text as days
 from mlrp.sim import parse_cluster, read_trace, simulate, summarize
 
 POLICIES = ("default", "fifo", "nobackfill")
 DEFAULT_TRACE = Path(__file__).resolve().parent.parent.parent / "shared/traces/philly.csv"
-
-
-def days(seconds: float) -> str:
-    if math.isnan(seconds):
-        return "-"
-    if seconds < 3600:
-        return f"{seconds / 60:.1f}m"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.2f}d"
 
 
 def under_served(summary: Any) -> tuple[int, int, float, float]:

@@ -130,7 +130,7 @@ def parse_window(text: str) -> float:
     return seconds
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
     if math.isnan(seconds):
         return "-"
     if seconds < 3600:
@@ -333,7 +333,7 @@ def _print_tables(o: dict[str, Any], summary: Summary) -> None:
     rows = [_account_row(name, a) for name, a in summary.accounts.items()]
     print(table(list(_ACCOUNT_HEADERS), rows))
     print(
-        f"\nBACKLOGGED: {_duration(o['share_window_s'])} windows in which the account always "
+        f"\nBACKLOGGED: {duration_text(o['share_window_s'])} windows in which the account always "
         "had a job pending; DEV: its share of GPU time minus its entitlement in those windows; "
         f"GANG: jobs of >= {o['gang_min_gpus']} GPUs."
     )
@@ -341,14 +341,14 @@ def _print_tables(o: dict[str, Any], summary: Summary) -> None:
 
 def _overall_row(o: dict[str, Any]) -> list[str]:
     return [
-        _duration(o["makespan_s"]),
+        duration_text(o["makespan_s"]),
         f"{o['gpu_utilization']:.1%}",
-        _duration(o["jct_avg_s"]),
-        _duration(o["jct_median_s"]),
-        _duration(o["jct_p99_s"]),
-        _duration(o["wait_avg_s"]),
-        _duration(o["wait_median_s"]),
-        _duration(o["wait_p99_s"]),
+        duration_text(o["jct_avg_s"]),
+        duration_text(o["jct_median_s"]),
+        duration_text(o["jct_p99_s"]),
+        duration_text(o["wait_avg_s"]),
+        duration_text(o["wait_median_s"]),
+        duration_text(o["wait_p99_s"]),
         _ratio(o["jain_7d_mean"]),
         _ratio(o["jain_7d_min"]),
     ]
@@ -356,12 +356,12 @@ def _overall_row(o: dict[str, Any]) -> list[str]:
 
 def _fairness_row(o: dict[str, Any]) -> list[str]:
     return [
-        _duration(o["share_window_s"]),
+        duration_text(o["share_window_s"]),
         f"{o['backlogged_windows']}",
         _percent(o["backlog_dev_abs_mean"]),
         _percent(o["backlog_dev_min"], signed=True),
         f"{o['gang_jobs']}",
-        _duration(o["gang_wait_max_s"]),
+        duration_text(o["gang_wait_max_s"]),
     ]
 
 
@@ -371,13 +371,13 @@ def _account_row(name: str, a: dict[str, Any]) -> list[Any]:
         a["jobs"],
         _percent(a["gpu_share"]),
         _percent(a["entitlement"]),
-        _duration(a["jct_avg_s"]),
-        _duration(a["jct_p99_s"]),
-        _duration(a["wait_avg_s"]),
-        _duration(a["wait_p99_s"]),
+        duration_text(a["jct_avg_s"]),
+        duration_text(a["jct_p99_s"]),
+        duration_text(a["wait_avg_s"]),
+        duration_text(a["wait_p99_s"]),
         a["backlogged_windows"],
         _percent(a["backlog_dev_mean"], signed=True),
         _percent(a["backlog_dev_min"], signed=True),
         a["gang_jobs"],
-        _duration(a["gang_wait_max_s"]),
+        duration_text(a["gang_wait_max_s"]),
     ]
