@@ -240,7 +240,7 @@ class Machine:
         return self._node_cap.get(gpu_type or _ANY, 0)
 
     def node_free(self, node: int, gpu_type: str | None) -> int:
-        return self._node_free[node][gpu_type or _ANY]
+        return self._node_free[node].get(gpu_type or _ANY, 0)
 
     # --- now ---------------------------------------------------------------------------
 
