@@ -28,6 +28,7 @@ check: lint types test
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/submit_drain.py
+	$(PY) benchmarks/scheduler_pass.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
