@@ -175,3 +175,22 @@ def test_gpu_model_picks_the_nodes_of_that_model() -> None:
     # a model the cluster lacks, or more of a model than it has, waits for Resources
     d = run([job(3, gpus=1, gpu_type="v100"), job(4, gpus=5, gpu_type="a100")], slots=slots)
     assert started(d) == {} and reasons(d) == {3: "Resources", 4: "Resources"}
+
+
+def test_multi_node_backfill_avoids_reserved_gpus_under_a_topology() -> None:
+    # Every node has 4 GPUs free; n1's other 4 free up at NOW+100, so the 8-GPU top job
+    # is reserved on all of n1 from then. A long 12-GPU job must leave n1's free GPUs
+    # alone: it fits on n0, n2, n3 and n4 (4 each), across the two switches.
+    switches = (Switch("s0", nodes=("n0", "n1", "n2")), Switch("s1", nodes=("n3", "n4")))
+    soon = running(1, gpus=range(12, 16), start_time=NOW, time_limit=100)
+    late = [
+        running(10 + n, gpus=range(8 * n, 8 * n + 4), start_time=NOW, time_limit=10_000)
+        for n in (0, 2, 3, 4)
+    ]
+    busy = {g: r.id for r in (soon, *late) for g in r.gpus}
+    top = job(2, gpus=8, time_limit=100)
+    long = job(3, gpus=12, time_limit=500)
+    d = run([top, long], [soon, *late], slots=cluster(5, busy=busy), switches=switches)
+    assert d.pending[2].expected_start == pytest.approx(NOW + 100)
+    assert 1 not in nodes_of(started(d)[3])
+    assert len(started(d)[3]) == 12

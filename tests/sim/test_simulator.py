@@ -203,20 +203,6 @@ def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
     doc = json.loads(capsys.readouterr().out)
     assert set(doc) == {"overall", "accounts"}
     overall = doc["overall"]
-    for key in (
-        "jobs",
-        "skipped",
-        "makespan_s",
-        "gpu_utilization",
-        "jct_avg_s",
-        "jct_median_s",
-        "jct_p99_s",
-        "wait_avg_s",
-        "wait_median_s",
-        "wait_p99_s",
-        "jain_7d_mean",
-    ):
-        assert key in overall
     assert overall["jobs"] == 200 and overall["policy"] == "fifo"
     assert set(doc["accounts"]) == {"aa11", "bb22", "cc33"}
     for figures in doc["accounts"].values():

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from mlrp.scheduler.placement import choose_gpus
@@ -256,38 +256,26 @@ class Machine:
             if end > r.start:
                 forbidden.update(r.gpus)
         free = self._free
+
+        def usable(node: int) -> list[int]:
+            return [g for g in self._node_pool[node][key] if g in free and g not in forbidden]
+
+        buckets = self._buckets[key]
         if n <= self._node_cap.get(key, 0):
-            buckets = self._buckets[key]
             for k in range(n, len(buckets)):
                 for node in buckets[k]:
-                    usable = [
-                        g for g in self._node_pool[node][key] if g in free and g not in forbidden
-                    ]
-                    if len(usable) >= n:
-                        return choose_gpus(n, usable, self._node_groups[node])
+                    gpus = usable(node)
+                    if len(gpus) >= n:
+                        return choose_gpus(n, gpus, self._node_groups[node])
             return None
         if self._topology.flat and not forbidden:
             return self._spread_flat(n, key)
-        counts: dict[int, int] = {}
-        buckets = self._buckets[key]
-        for k in range(1, len(buckets)):
-            for node in buckets[k]:
-                counts[node] = k
+        counts = {node: k for k in range(1, len(buckets)) for node in buckets[k]}
         for g in forbidden:
             node = self._node_of[g]
-            if g in free and node in counts and self._model[g] in (key, gpu_type or key):
+            if g in free and node in counts and (key == _ANY or self._model[g] == key):
                 counts[node] -= 1
-        plan = self._topology.choose(n, counts)
-        if plan is None:
-            return None
-        chosen: list[int] = []
-        for node, count in plan:
-            usable = [g for g in self._node_pool[node][key] if g in free and g not in forbidden]
-            picked = choose_gpus(count, usable, self._node_groups[node])
-            if picked is None:  # cannot happen: count <= usable GPUs of the node
-                return None
-            chosen.extend(picked)
-        return tuple(sorted(chosen))
+        return self._spread(n, counts, usable)
 
     def _spread_flat(self, n: int, key: str) -> tuple[int, ...] | None:
         """Topology.choose's rule with every node under one switch, read straight from
@@ -321,13 +309,17 @@ class Machine:
             need -= k
         return None
 
-    def _spread(self, n: int, usable_by_node: dict[int, list[int]]) -> tuple[int, ...] | None:
-        plan = self._topology.choose(n, {node: len(g) for node, g in usable_by_node.items()})
+    def _spread(
+        self, n: int, counts: Mapping[int, int], usable: Callable[[int], list[int]]
+    ) -> tuple[int, ...] | None:
+        """`n` GPUs over the nodes Topology.choose picks from each node's usable count;
+        `usable(node)` lists that node's usable GPUs."""
+        plan = self._topology.choose(n, counts)
         if plan is None:
             return None
         chosen: list[int] = []
         for node, count in plan:
-            picked = choose_gpus(count, usable_by_node[node], self._node_groups[node])
+            picked = choose_gpus(count, usable(node), self._node_groups[node])
             if picked is None:  # cannot happen: count <= usable GPUs of the node
                 return None
             chosen.extend(picked)
@@ -451,7 +443,8 @@ class Machine:
                     usable_by_node[node] = usable
             if sum(map(len, usable_by_node.values())) < n:
                 continue
-            chosen = self._spread(n, usable_by_node)
+            counts = {node: len(gpus) for node, gpus in usable_by_node.items()}
+            chosen = self._spread(n, counts, usable_by_node.__getitem__)
             if chosen is not None:
                 return t, chosen
         return None
