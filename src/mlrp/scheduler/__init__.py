@@ -27,9 +27,11 @@ from mlrp.scheduler.snapshot import (
     Snapshot,
     Switch,
 )
+from mlrp.scheduler.state import ClusterState
 
 __all__ = [
     "DEPENDENCY_KINDS",
+    "ClusterState",
     "Decisions",
     "DepRef",
     "DepStatus",

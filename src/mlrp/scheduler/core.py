@@ -35,6 +35,7 @@ reads only the starts, never pays for them.
 from __future__ import annotations
 
 import heapq
+import math
 import operator
 from collections.abc import Iterable, Iterator, Mapping
 
@@ -53,6 +54,7 @@ from mlrp.scheduler.limits import LimitCounters
 from mlrp.scheduler.preemption import choose_victims, victim_pool
 from mlrp.scheduler.priority import Factors, PriorityContext
 from mlrp.scheduler.snapshot import QueuedJob, Snapshot
+from mlrp.scheduler.state import ClusterState
 
 _Priority = tuple[Factors, float]  # factors, total
 _Row = tuple[Reason, float | None, _Priority | None]  # reason, expected start, priority
@@ -117,18 +119,31 @@ def _classes(pending: tuple[QueuedJob, ...]) -> list[list[QueuedJob]]:
     return classes
 
 
+def _next_ending_before(members: list[QueuedJob], start: int, limit: float) -> int:
+    """The index of the first of `members[start:]` with a time limit below `limit`
+    (len(members) when none has)."""
+    for index in range(start, len(members)):
+        if members[index].time_limit < limit:
+            return index
+    return len(members)
+
+
 class _Pass:
     """The walk of one pass, and what PendingView needs to answer about any job."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: Snapshot, state: ClusterState | None = None) -> None:
         self.snapshot = snapshot
         self.policy = snapshot.policy
         self.now = snapshot.now
-        self.classes = _classes(snapshot.pending)
+        if state is None:
+            self.classes = _classes(snapshot.pending)
+            self.machine = Machine(
+                self.now, snapshot.gpus, snapshot.running, snapshot.link_groups, snapshot.switches
+            )
+        else:
+            self.classes = state.classes()
+            self.machine = state.machine(self.now)
         self.context = priority_context(snapshot, (members[0] for members in self.classes))
-        self.machine = Machine(
-            self.now, snapshot.gpus, snapshot.running, snapshot.link_groups, snapshot.switches
-        )
         self.counters = LimitCounters.build(self.policy, snapshot.running)
         self.rows: dict[int, _Row] = {}
         # class members from `index` on that the walk left: (members, index, reason or
@@ -162,6 +177,10 @@ class _Pass:
         free_any = machine.free_count(None)
         victims_taken: set[int] = set()
         pool = victim_pool(self.snapshot)
+        # (GPUs, model) -> the earliest end a job of that shape failed to be placed
+        # with: a later job of the shape ending no sooner cannot be placed either, since
+        # a pass only takes GPUs and adds reservations
+        failed_end: dict[tuple[int, str | None], float] = {}
         pending_ids: set[int] | None = None  # built on the first job that yields
 
         heap: list[tuple[float, float, int, int, int, _Priority]] = []
@@ -220,7 +239,12 @@ class _Pass:
 
             if n <= free_any:  # else it cannot fit now, whatever its model
                 end = now + job.time_limit
-                gpus = machine.try_place(n, gpu_type, end)
+                shape = (n, gpu_type)
+                gpus = None
+                if end < failed_end.get(shape, math.inf):
+                    gpus = machine.try_place(n, gpu_type, end)
+                    if gpus is None:
+                        failed_end[shape] = end
                 if gpus is not None:
                     machine.start(gpus, end)
                     free_any -= n
@@ -250,10 +274,16 @@ class _Pass:
                 waiting_for = Reason.PRIORITY
             rows[job.id] = (waiting_for, expected, evaluated)
             blocked = True
-            if machine.free_count(gpu_type) < n and len(machine.reservations) >= max_reservations:
+            reserving = len(machine.reservations) < max_reservations
+            if not reserving and machine.free_count(gpu_type) < n:
                 self.dropped.append((members, k + 1, None))  # none of its size fits now
-            else:
-                advance(c, k + 1)
+            elif reserving or pool:
+                advance(c, k + 1)  # the next one may get a reservation or victims
+            else:  # only a member that ends sooner may fit: skip to it
+                nxt = _next_ending_before(members, k + 1, failed_end[(n, gpu_type)] - now)
+                if nxt > k + 1:
+                    self.dropped.append((members[k + 1 : nxt], 0, None))
+                advance(c, nxt)
 
     def dropped_row(self, job: QueuedJob, reason: Reason | None) -> _Row:
         if reason is None:
@@ -342,10 +372,11 @@ class PendingView(Mapping[int, PendingInfo]):
         return f"PendingView({dict(self)!r})"
 
 
-def decide(snapshot: Snapshot) -> Decisions:
+def decide(snapshot: Snapshot, state: ClusterState | None = None) -> Decisions:
     """The jobs to start now, on which GPUs, the running jobs to preempt, and why every
-    other pending job waits."""
-    walk = _Pass(snapshot)
+    other pending job waits. `state`: the snapshot's pending classes and busy GPUs, kept
+    by the caller between passes (see state.py), instead of rebuilding them."""
+    walk = _Pass(snapshot, state)
     walk.walk()
     return Decisions(
         starts=tuple(walk.starts),

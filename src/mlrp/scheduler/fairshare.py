@@ -42,18 +42,57 @@ Tree account rows have no factor (NaN), since Fair Tree ranks users only.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from fractions import Fraction
+from typing import TypeVar
 
 from mlrp.models.policy import Account, Policy
 
 # A node of the tree: (account, None) for an account, (account, user) for a user leaf.
 Node = tuple[str, str | None]
-# A level fair-share: exact, or math.inf when the node has no usage at its level.
-LevelFs = Fraction | float
+K = TypeVar("K")
+
+
+class LevelFs:
+    """A level fair-share S / U, exact: `numerator / denominator` of integers (the
+    denominator 0 when the node has no usage at its level: infinite). Compared by its
+    correctly rounded float `value` first, exactly only when those are equal, so that
+    float rounding never splits or makes a tie and sorting stays cheap."""
+
+    __slots__ = ("denominator", "numerator", "value")
+
+    def __init__(self, numerator: int, denominator: int) -> None:
+        self.numerator = numerator
+        self.denominator = denominator
+        try:
+            self.value = numerator / denominator if denominator else math.inf
+        except OverflowError:
+            self.value = math.inf
+
+    def _cross(self, other: LevelFs) -> tuple[int, int]:
+        return self.numerator * other.denominator, other.numerator * self.denominator
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LevelFs):
+            return NotImplemented
+        if self.value != other.value:
+            return False
+        mine, theirs = self._cross(other)
+        return mine == theirs
+
+    def __lt__(self, other: LevelFs) -> bool:
+        if self.value != other.value:
+            return self.value < other.value
+        mine, theirs = self._cross(other)
+        return mine < theirs
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"LevelFs({self.numerator}, {self.denominator})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +130,11 @@ def _factor(effective_usage: float, norm_shares: float) -> float:
     return math.pow(2.0, -effective_usage / norm_shares)
 
 
-class _Tree:
-    """The account tree of a policy, with every user that has usage as a leaf."""
+class _Skeleton:
+    """What the tree takes from the policy alone: built once per policy (see _skeleton),
+    since the daemon and the simulator pass the same policy to every pass."""
 
-    def __init__(self, policy: Policy, usage: Mapping[tuple[str, str], float]) -> None:
+    def __init__(self, policy: Policy) -> None:
         self.accounts: dict[str, Account] = {}
         for account in policy.accounts:
             self.accounts.setdefault(account.name, account)
@@ -104,19 +144,7 @@ class _Tree:
             if parent not in self.accounts or parent == name:
                 parent = None
             self.children.setdefault(parent, []).append(name)
-        self.users: dict[str, list[str]] = {}
-        for name, account in self.accounts.items():
-            self.users[name] = list(dict.fromkeys(account.users))
-        extra: dict[str, set[str]] = {}
-        self.usage: dict[tuple[str, str], float] = {}
-        for (account_name, user), value in usage.items():
-            if account_name not in self.accounts:
-                continue  # usage under an account the policy lacks: outside the tree
-            self.usage[(account_name, user)] = max(float(value), 0.0)
-            if user not in self.users[account_name]:
-                extra.setdefault(account_name, set()).add(user)
-        for account_name, users in extra.items():
-            self.users[account_name].extend(sorted(users - set(self.users[account_name])))
+        self.users = {name: list(dict.fromkeys(a.users)) for name, a in self.accounts.items()}
         # Top-level accounts in policy order; accounts caught in a parent cycle (never
         # reached from the root) are treated as children of the root.
         self.top: list[str] = []
@@ -128,9 +156,10 @@ class _Tree:
             if name not in seen:
                 self.top.append(name)
                 self._mark(name, seen)
-        self.raw_usage: dict[str, float] = {}
-        for name in self.top:
-            self._sum_usage(name, set())
+        top = set(self.top)
+        self.subs = {
+            name: [c for c in self.children.get(name, []) if c not in top] for name in self.accounts
+        }
 
     def _mark(self, name: str, seen: set[str]) -> None:
         stack = [name]
@@ -141,37 +170,78 @@ class _Tree:
             seen.add(current)
             stack.extend(self.children.get(current, []))
 
-    def sub_accounts(self, name: str) -> list[str]:
-        return [c for c in self.children.get(name, []) if c not in self.top]
 
-    def _sum_usage(self, name: str, path: set[str]) -> float:
+_SKELETONS: list[tuple[Policy, _Skeleton]] = []
+
+
+def _skeleton(policy: Policy) -> _Skeleton:
+    for cached, skeleton in _SKELETONS:
+        if cached is policy:
+            return skeleton
+    skeleton = _Skeleton(policy)
+    _SKELETONS.insert(0, (policy, skeleton))
+    del _SKELETONS[4:]
+    return skeleton
+
+
+class _Tree:
+    """The account tree of a policy, with every user that has usage as a leaf."""
+
+    def __init__(self, policy: Policy, usage: Mapping[tuple[str, str], float]) -> None:
+        skeleton = _skeleton(policy)
+        self.accounts = skeleton.accounts
+        self.top = skeleton.top
+        self._subs = skeleton.subs
+        self.users = skeleton.users
+        extra: dict[str, set[str]] = {}
+        self.usage: dict[tuple[str, str], float] = {}
+        for (account_name, user), value in usage.items():
+            users = self.users.get(account_name)
+            if users is None:
+                continue  # usage under an account the policy lacks: outside the tree
+            self.usage[(account_name, user)] = max(float(value), 0.0)
+            if user not in users:
+                extra.setdefault(account_name, set()).add(user)
+        if extra:
+            self.users = dict(self.users)  # the skeleton's lists stay as the policy has them
+            for account_name, added in extra.items():
+                listed = self.users[account_name]
+                self.users[account_name] = [*listed, *sorted(added - set(listed))]
+
+    def sub_accounts(self, name: str) -> list[str]:
+        return self._subs[name]
+
+    @functools.cached_property
+    def raw_usage(self) -> dict[str, float]:
+        """Each account's raw usage: its users' and its sub-accounts'."""
+        totals: dict[str, float] = {}
+        for name in self.top:
+            self._sum_usage(name, set(), totals)
+        return totals
+
+    def _sum_usage(self, name: str, path: set[str], totals: dict[str, float]) -> float:
         path = path | {name}
         total = sum(self.usage.get((name, user), 0.0) for user in self.users[name])
         for child in self.sub_accounts(name):
             if child not in path:
-                total += self._sum_usage(child, path)
-        self.raw_usage[name] = total
+                total += self._sum_usage(child, path, totals)
+        totals[name] = total
         return total
 
 
-# Every finite float is a whole multiple of 2^-1074: usages as integers in that unit are
-# summed and compared exactly.
-_UNIT = 2**1074
-
-
-def _exact(value: float) -> int:
-    """A usage in units of 2^-1074 (not positive or NaN: 0; inf: the largest float)."""
-    if not value > 0:
-        return 0
-    numerator, denominator = min(value, sys.float_info.max).as_integer_ratio()
-    return numerator * (_UNIT // denominator)
-
-
-def _as_float(value: LevelFs) -> float:
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf
+def _exact_all(values: Mapping[K, float]) -> dict[K, int]:
+    """Usages as integers in one common unit, 2^-k for the smallest k that makes every
+    one whole (not positive or NaN: 0; inf: the largest float), so that they are summed
+    and compared exactly, with integers as small as the values allow."""
+    ratios: dict[K, tuple[int, int]] = {}
+    for node, value in values.items():
+        if value > 0:
+            numerator, denominator = min(value, sys.float_info.max).as_integer_ratio()
+            ratios[node] = numerator, denominator.bit_length() - 1  # a power of two
+    k = max((shift for _, shift in ratios.values()), default=0)
+    exact = dict.fromkeys(values, 0)
+    exact.update({node: n << (k - shift) for node, (n, shift) in ratios.items()})
+    return exact
 
 
 class _Levels:
@@ -181,7 +251,8 @@ class _Levels:
     def __init__(self, tree: _Tree) -> None:
         self.tree = tree
         self.children: dict[Node | None, list[Node]] = {None: []}
-        self.usage: dict[Node, int] = {}  # exact, see _exact
+        self.usage: dict[Node, int] = {}  # exact, see _exact_all
+        self.leaf_usage = _exact_all(tree.usage)
         for name in tree.top:
             self._add(name, frozenset({name}))
             self.children[None].append((name, None))
@@ -193,10 +264,11 @@ class _Levels:
     def _add(self, name: str, path: frozenset[str]) -> int:
         kids: list[Node] = []
         total = 0
+        leaf_usage, usage = self.leaf_usage, self.usage
         for user in self.tree.users[name]:
             leaf = (name, user)
-            self.usage[leaf] = _exact(self.tree.usage.get(leaf, 0.0))
-            total += self.usage[leaf]
+            usage[leaf] = value = leaf_usage.get(leaf, 0)
+            total += value
             kids.append(leaf)
         for sub in self.tree.sub_accounts(name):
             if sub not in path:
@@ -211,15 +283,12 @@ class _Levels:
 
     def _set_level(self, siblings: list[Node]) -> None:
         """LF = S / U for each of `siblings`; inf when U == 0 (S > 0: shares are >= 1)."""
-        total_shares = sum(self.shares(node) for node in siblings)
-        total_usage = sum(self.usage[node] for node in siblings)
-        for node in siblings:
-            # S / U = (shares / total_shares) / (usage / total_usage)
-            shares, usage = self.shares(node), self.usage[node]
-            if usage == 0:
-                self.level_fs[node] = math.inf
-            else:
-                self.level_fs[node] = Fraction(shares * total_usage, total_shares * usage)
+        shares = [self.shares(node) for node in siblings]
+        usages = [self.usage[node] for node in siblings]
+        total_shares, total_usage = sum(shares), sum(usages)
+        for node, share, usage in zip(siblings, shares, usages, strict=True):
+            # S / U = (share / total_shares) / (usage / total_usage)
+            self.level_fs[node] = LevelFs(share * total_usage, total_shares * usage)
 
 
 class _Ranking:
@@ -236,7 +305,9 @@ class _Ranking:
         """Highest LF first; at equal LF users before accounts, then tree order (the sort
         is stable, reversed too)."""
         lf = self.levels.level_fs
-        return sorted(nodes, key=lambda node: (lf[node], node[1] is not None), reverse=True)
+        return sorted(
+            nodes, key=lambda node: (lf[node].value, lf[node], node[1] is not None), reverse=True
+        )
 
     def _walk(self, siblings: list[Node], *, tied_in: bool) -> None:
         """Visit `siblings` in LF order. `tied_in`: the first one ties with the user
@@ -276,7 +347,7 @@ def _classic_rows(tree: _Tree, levels: _Levels | None) -> list[ShareRow]:
         return value / total if total > 0 else 0.0
 
     def level_fs(account: str, user: str | None) -> float:
-        return math.nan if levels is None else _as_float(levels.level_fs[(account, user)])
+        return math.nan if levels is None else levels.level_fs[(account, user)].value
 
     def visit(
         name: str, depth: int, parent_s: float, parent_ue: float | None, level: int, path: set[str]

@@ -45,6 +45,7 @@ class LimitCounters:
     partition: Counter[str] = field(default_factory=Counter)
     array_tasks: Counter[int] = field(default_factory=Counter)
     limited: bool = True  # whether any GPU limit is set at all
+    accounts_limited: bool = True  # whether any account sets a GPU limit
 
     @classmethod
     def build(cls, policy: Policy, running: tuple[RunningJob, ...] = ()) -> LimitCounters:
@@ -68,17 +69,29 @@ class LimitCounters:
             partition_limit={p.name: p.max_gpus for p in reversed(policy.partitions)},
             ancestors=ancestors,
         )
-        counters.limited = policy.max_gpus_per_user is not None or any(
+        counters.accounts_limited = any(
             limit is not None
-            for limits in (
-                counters.account_limit,
-                counters.account_user_limit,
-                counters.qos_user_limit,
-                counters.qos_limit,
-                counters.partition_limit,
-            )
+            for limits in (counters.account_limit, counters.account_user_limit)
             for limit in limits.values()
         )
+        counters.limited = (
+            policy.max_gpus_per_user is not None
+            or counters.accounts_limited
+            or any(
+                limit is not None
+                for limits in (
+                    counters.qos_user_limit,
+                    counters.qos_limit,
+                    counters.partition_limit,
+                )
+                for limit in limits.values()
+            )
+        )
+        if not counters.limited:  # only array tasks are counted
+            counters.array_tasks.update(
+                job.array_job_id for job in running if job.array_job_id is not None
+            )
+            return counters
         # One add per (user, account, qos, partition): far fewer than running jobs.
         grouped: dict[tuple[str, str, str, str], int] = {}
         for job in running:
@@ -104,13 +117,19 @@ class LimitCounters:
             self.array_tasks[array_job_id] += 1
         if not self.limited:
             return
-        self.user[user] += gpus
-        for name in self.ancestors.get(account, (account,)):
-            self.account[name] += gpus
-            self.account_user[(name, user)] += gpus
-        self.qos_user[(qos, user)] += gpus
-        self.qos[qos] += gpus
-        self.partition[partition] += gpus
+        # Only what some limit reads is counted: a default policy limits one QOS.
+        if self.user_limit is not None:
+            self.user[user] += gpus
+        if self.accounts_limited:
+            for name in self.ancestors.get(account, (account,)):
+                self.account[name] += gpus
+                self.account_user[(name, user)] += gpus
+        if self.qos_user_limit.get(qos) is not None:
+            self.qos_user[(qos, user)] += gpus
+        if self.qos_limit.get(qos) is not None:
+            self.qos[qos] += gpus
+        if self.partition_limit.get(partition) is not None:
+            self.partition[partition] += gpus
 
     def add_job(self, job: QueuedJob) -> None:
         self.add(job.user, job.account, job.qos, job.partition, job.gpus, job.array_job_id)

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from mlrp.errors import InvalidSpec, MlrpError
 from mlrp.models.policy import Account, Policy, Weights
 from mlrp.scheduler import (
+    ClusterState,
     GpuSlot,
     QueuedJob,
     RunningJob,
@@ -186,6 +187,7 @@ def simulate(
     rate_scale = half_life / math.log(2.0)  # integral of 2^(-s/h) ds over [0, inf)
 
     by_id = {j.id: j for j in arrivals}
+    state = ClusterState(slots, (), switch_tuple)  # kept between passes, see decide
     pending: dict[int, QueuedJob] = {}
     pending_sizes: Counter[int] = Counter()
     running: dict[int, RunningJob] = {}
@@ -229,6 +231,7 @@ def simulate(
         while ends and ends[0][0] <= now:
             end, job_id = heapq.heappop(ends)
             done = running.pop(job_id)
+            state.release(done.gpus)
             free += len(done.gpus)
             running_gpus[(done.account, done.user)] -= len(done.gpus)
             job = by_id[job_id]
@@ -243,7 +246,7 @@ def simulate(
                 continue
             limit = job.time_limit if job.time_limit else time_limit_for(job.duration)
             runtimes[job.id] = min(job.duration, limit)
-            pending[job.id] = QueuedJob(
+            pending[job.id] = queued = QueuedJob(
                 id=job.id,
                 user=job.user or job.account,
                 account=job.account,
@@ -261,6 +264,7 @@ def simulate(
                 array_throttle=None,
             )
             pending_sizes[job.gpus] += 1
+            state.queue(queued)
 
         # 3. schedule, unless nothing pending can fit in the free GPUs
         if not pending or free == 0 or min(pending_sizes) > free:
@@ -279,7 +283,7 @@ def simulate(
             usage=usage,
             switches=switch_tuple,
         )
-        for start in decide(snapshot).starts:
+        for start in decide(snapshot, state).starts:
             queued = pending.pop(start.job_id)
             pending_sizes[queued.gpus] -= 1
             if not pending_sizes[queued.gpus]:
@@ -296,6 +300,8 @@ def simulate(
                 name=queued.name,
                 array_job_id=None,
             )
+            state.unqueue(queued)
+            state.occupy(start.gpus, now + queued.time_limit)
             free -= len(start.gpus)
             running_gpus[(queued.account, queued.user)] += len(start.gpus)
             starts[queued.id] = now

@@ -1,0 +1,75 @@
+"""What a pass otherwise rebuilds from its snapshot, kept between passes by a caller
+that applies every change itself (the trace simulator).
+
+A pass groups the pending jobs into classes (core.py) and works out which GPUs are busy
+until when (backfill.Machine): both cost time in proportion to the queue and the
+cluster, on every pass. A `ClusterState` is told of each change instead (a job queued
+or unqueued, GPUs occupied or released), so that a pass only copies it:
+`decide(snapshot, state)` decides exactly as `decide(snapshot)` as long as the state
+holds the snapshot's pending jobs and the running jobs' GPUs. The live daemon builds
+its snapshot from the database each pass and does not keep one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mlrp.scheduler.backfill import Machine
+from mlrp.scheduler.snapshot import GpuSlot, QueuedJob, Switch
+
+
+def _submit_order(job: QueuedJob) -> tuple[float, int]:
+    return job.submit_time, job.id
+
+
+class ClusterState:
+    """The pending jobs grouped by class (each class in submit order) and the GPUs'
+    busy state, for one cluster (the `gpus`, `link_groups` and `switches` every
+    snapshot passed with it must have; a slot's `job_id` marks a GPU held by a job
+    the state is not told of, which never frees up)."""
+
+    def __init__(
+        self,
+        gpus: Sequence[GpuSlot],
+        link_groups: Sequence[Sequence[int]] = (),
+        switches: Sequence[Switch] = (),
+    ) -> None:
+        self._machine = Machine(0.0, gpus, (), link_groups, switches)
+        # class key -> job id -> job, in submit order (a dict: O(1) removal)
+        self._classes: dict[object, dict[int, QueuedJob]] = {}
+
+    def queue(self, job: QueuedJob) -> None:
+        """`job` is now pending."""
+        key = job.id if job.class_key is None else job.class_key
+        members = self._classes.setdefault(key, {})
+        last = next(reversed(members.values()), None)
+        members[job.id] = job
+        if last is not None and _submit_order(job) < _submit_order(last):
+            ordered = sorted(members.values(), key=_submit_order)  # rare: out of order
+            self._classes[key] = {j.id: j for j in ordered}
+
+    def unqueue(self, job: QueuedJob) -> None:
+        """`job` is no longer pending (it started, or left the queue)."""
+        key = job.id if job.class_key is None else job.class_key
+        members = self._classes[key]
+        del members[job.id]
+        if not members:
+            del self._classes[key]
+
+    def occupy(self, gpus: Sequence[int], until: float) -> None:
+        """A job now runs on `gpus` (free until now), expected to end at `until` (its
+        start + time limit). A job being preempted is not modelled: the simulator has
+        none."""
+        self._machine.start(gpus, until)
+
+    def release(self, gpus: Sequence[int]) -> None:
+        """The job on `gpus` ended."""
+        self._machine.release(gpus)
+
+    def classes(self) -> list[list[QueuedJob]]:
+        """The classes as a pass needs them (copies: a pass may outlive later changes)."""
+        return [list(members.values()) for members in self._classes.values()]
+
+    def machine(self, now: float) -> Machine:
+        """The GPUs as a pass at `now` sees them, before it starts anything."""
+        return self._machine.copy(now)
