@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gpus": ("machine", "every GPU, its state and which job holds it"),
     "share": ("machine", "the fair-share tree: shares, decayed usage, factor"),
     "sim": ("sim", "replay a workload trace through the scheduler on a virtual clock"),
+    "slurm": ("slurm_config", "slurm config: this lab as a Slurm cluster's configuration"),
 }
 
 
