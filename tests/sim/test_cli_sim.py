@@ -28,6 +28,7 @@ OVERALL_KEYS = {
     "gpus",
     "makespan_s",
     "gpu_utilization",
+    "gpu_utilization_arrivals",
     "jct_avg_s",
     "jct_median_s",
     "jct_p99_s",

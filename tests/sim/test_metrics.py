@@ -60,6 +60,8 @@ def test_overall_figures() -> None:
     assert o["jobs"] == 4 and o["gpus"] == 8 and o["skipped"] == 0
     assert o["makespan_s"] == 250.0
     assert o["gpu_utilization"] == pytest.approx(2000 / (8 * 250))
+    # jobs arrive from 0 to 100, when only job 1 (8 GPUs) runs
+    assert o["gpu_utilization_arrivals"] == pytest.approx(1.0)
     assert (o["jct_avg_s"], o["jct_median_s"]) == (150.0, 150.0)  # JCTs 100, 200, 150, 150
     assert (o["wait_avg_s"], o["wait_median_s"]) == (62.5, 75.0)  # waits 0, 100, 50, 100
     assert o["wait_p99_s"] == pytest.approx(100.0)

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 _OVERALL_HEADERS = (
     "MAKESPAN",
     "GPU_UTIL",
+    "UTIL_ARRIVING",
     "JCT_AVG",
     "JCT_MED",
     "JCT_P99",
@@ -343,6 +344,7 @@ def _overall_row(o: dict[str, Any]) -> list[str]:
     return [
         duration_text(o["makespan_s"]),
         f"{o['gpu_utilization']:.1%}",
+        _percent(o["gpu_utilization_arrivals"]),
         duration_text(o["jct_avg_s"]),
         duration_text(o["jct_median_s"]),
         duration_text(o["jct_p99_s"]),

@@ -22,6 +22,7 @@ GPUs of one node, not of the cluster: a pass over thousands of nodes stays cheap
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -403,7 +404,12 @@ class Machine:
         return any(s < end and start < e for s, e in self._reserved.get(gpu, ()))
 
     def _usable_at(self, gpus: Sequence[int], t: float, end: float) -> list[int]:
-        return [g for g in gpus if self._release_time(g) <= t and not self._conflicts(g, t, end)]
+        busy, now, reserved = self._busy_until, self.now, self._reserved
+        return [
+            g
+            for g in gpus
+            if busy.get(g, now) <= t and (g not in reserved or not self._conflicts(g, t, end))
+        ]
 
     def reserve(
         self, job_id: int, n: int, gpu_type: str | None, duration: float
@@ -479,10 +485,20 @@ class Machine:
         times.add(first)
         for spans in self._reserved.values():
             times.update(e for _, e in spans if e > first)
+        # GPUs of the pool under a reservation: the only ones that may be released by t
+        # and still not usable from t
+        reserved = [g for g in pool if g in self._reserved]
         for t in sorted(times):
+            end = t + duration
+            released = bisect.bisect_right(releases, t)
+            blocked = sum(
+                1 for g in reserved if self._release_time(g) <= t and self._conflicts(g, t, end)
+            )
+            if released - blocked < n:
+                continue  # too few GPUs usable from t, wherever they are
             usable_by_node: dict[int, list[int]] = {}
             for node, pools in enumerate(self._node_pool):
-                usable = self._usable_at(pools.get(key, ()), t, t + duration)
+                usable = self._usable_at(pools.get(key, ()), t, end)
                 if usable:
                     usable_by_node[node] = usable
             if sum(map(len, usable_by_node.values())) < n:

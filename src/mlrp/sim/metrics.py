@@ -4,7 +4,8 @@ each account's entitlement.
 * JCT (job completion time) = end - submit; queueing delay (wait) = start - submit;
   average, median and p99 (percentiles by linear interpolation between order statistics).
 * makespan = last end - first submit; allocated-GPU utilization = GPU-seconds used /
-  (GPUs x makespan).
+  (GPUs x makespan); utilization while jobs arrive: the same over the span from the
+  first to the last submit (without the drain after the last arrival).
 * per account: jobs, average / p99 JCT and queueing delay, share of all GPU time
   (`gpu_share`: its GPU-seconds / every account's GPU-seconds).
 * Jain's fairness index (sum x)^2 / (n sum x^2) of the per-account GPU-seconds in each
@@ -247,6 +248,20 @@ def _gpu_seconds(records: Iterable[JobRecord]) -> float:
     return math.fsum((r.end - r.start) * r.gpus for r in records)
 
 
+def arrival_utilization(records: Sequence[JobRecord], total_gpus: int) -> float:
+    """Allocated GPUs over the span jobs arrive in (first to last submit) / (GPUs x that
+    span): how busy the cluster was kept while work was coming, without the drain at the
+    end that `gpu_utilization` (over the makespan) also counts. NaN for a span of 0."""
+    if not records:
+        return math.nan
+    lo = min(r.submit for r in records)
+    hi = max(r.submit for r in records)
+    if hi <= lo:
+        return math.nan
+    used = math.fsum(max(0.0, min(r.end, hi) - max(r.start, lo)) * r.gpus for r in records)
+    return used / (total_gpus * (hi - lo))
+
+
 def _overall(
     result: SimResult,
     windows: Sequence[ShareWindow],
@@ -267,6 +282,7 @@ def _overall(
         "gpus": total_gpus,
         "makespan_s": makespan,
         "gpu_utilization": used / (total_gpus * makespan) if makespan > 0 else 0.0,
+        "gpu_utilization_arrivals": arrival_utilization(records, total_gpus),
         **_delay_figures(records),
         "jain_7d_mean": _mean(jains),
         "jain_7d_min": min(jains) if jains else math.nan,
