@@ -76,6 +76,7 @@ def main() -> int:
             "wait_avg": o["wait_avg_s"],
             "wait_p99": o["wait_p99_s"],
             "util": o["gpu_utilization"],
+            "util_arrivals": o["gpu_utilization_arrivals"],
             "makespan": o["makespan_s"],
             "jain": o["jain_7d_mean"],
             "gang_wait": o["gang_wait_max_s"],
@@ -93,7 +94,7 @@ def main() -> int:
     print(f"{len(jobs)} jobs of {trace.name} on {cluster} ({cluster.total_gpus} GPUs)")
     header = (
         f"{'POLICY':<11}{'JCT_AVG':>9}{'JCT_MED':>9}{'JCT_P99':>9}{'WAIT_AVG':>9}"
-        f"{'WAIT_P99':>9}{'GPU_UTIL':>9}{'MAKESPAN':>9}{'JAIN_7D':>8}{'GANG_MAX':>9}"
+        f"{'WAIT_P99':>9}{'GPU_UTIL':>9}{'UTIL_ARR':>9}{'MAKESPAN':>9}{'JAIN_7D':>8}{'GANG_MAX':>9}"
         f"{'UNDER90%':>14}{'WALL_S':>8}"
     )
     print(header)
@@ -101,7 +102,7 @@ def main() -> int:
         print(
             f"{policy:<11}{days(r['jct_avg']):>9}{days(r['jct_med']):>9}"
             f"{days(r['jct_p99']):>9}{days(r['wait_avg']):>9}{days(r['wait_p99']):>9}"
-            f"{r['util']:>9.1%}{days(r['makespan']):>9}{r['jain']:>8.3f}"
+            f"{r['util']:>9.1%}{r['util_arrivals']:>9.1%}{days(r['makespan']):>9}{r['jain']:>8.3f}"
             f"{days(r['gang_wait']):>9}{r['short']:>7}/{r['backlogged']:<6}{r['wall']:>8.1f}"
         )
     base = rows["default"]
@@ -110,7 +111,8 @@ def main() -> int:
         print(
             f"{policy} / default: average JCT {r['jct_avg'] / base['jct_avg']:.2f}x, "
             f"average wait {r['wait_avg'] / base['wait_avg']:.2f}x, "
-            f"utilization {r['util'] / base['util']:.3f}x"
+            f"utilization {r['util'] / base['util']:.3f}x "
+            f"(while jobs arrive: {r['util_arrivals'] / base['util_arrivals']:.3f}x)"
         )
     print(
         "backlogged team-days under 90% of entitlement (default): "

@@ -14,7 +14,7 @@
     force_simulated = false
 
     [scheduler]              # mlrp.models.policy.Policy: weights, half_life, limits...
-    half_life = 604800
+    half_life = 86400
     [[scheduler.accounts]]
     name = "vision"
     shares = 2

@@ -4,13 +4,18 @@ named job runs or is ranked before it — through the real daemon and CLI."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from integration_support import eventually, wait_reason
 
 from daemon_harness import Daemon
 
 
-def test_explain_a_waiting_job_and_the_job_ahead_of_it(daemon: Daemon) -> None:
+def test_explain_a_waiting_job_and_the_job_ahead_of_it(
+    daemon_factory: Callable[..., Daemon],
+) -> None:
+    # One reservation: the second blocked job waits for Priority, not Resources.
+    daemon = daemon_factory("[scheduler]\nreservations = 1\n")
     blocker = daemon.submit("--gpus", "8", "--", "sleep", "60")
     daemon.wait(blocker, {"RUNNING"})
     first = daemon.submit("--gpus", "8", "--", "true")

@@ -22,6 +22,7 @@ def policy(**kw: Any) -> Policy:
     kw.setdefault("accounts", [Account(name="default")])
     kw.setdefault("partitions", [Partition(name="batch")])
     kw.setdefault("qos", [Qos(name="normal")])
+    kw.setdefault("reservations", 1)  # textbook EASY unless a test asks for more
     return Policy(**kw)
 
 

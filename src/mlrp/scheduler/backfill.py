@@ -142,6 +142,7 @@ class Machine:
     """The GPUs of one pass; mutated as the pass starts jobs and makes reservations."""
 
     __slots__ = (
+        "_bounds",
         "_buckets",
         "_busy_until",
         "_capacity",
@@ -218,6 +219,8 @@ class Machine:
         self._buckets = _buckets(self._node_cap, node_free)
         self._node_free = node_free
         self._node_release: dict[tuple[int, str], list[float]] = {}  # cache, see _releases
+        # (key, n) -> (time the node's n-th GPU frees up, node), ascending: a cache
+        self._bounds: dict[tuple[str, int], list[tuple[float, int]]] = {}
         self.reservations: list[Reservation] = []
         self._reserved: dict[int, list[tuple[float, float]]] = {}
 
@@ -242,6 +245,7 @@ class Machine:
         other._node_free = [counts.copy() for counts in self._node_free]
         other._buckets = _buckets(self._node_cap, other._node_free)  # in node order, as new
         other._node_release = {}
+        other._bounds = {}
         other.reservations = []
         other._reserved = {}
         return other
@@ -360,6 +364,7 @@ class Machine:
 
     def start(self, gpus: Sequence[int], end: float) -> None:
         """`gpus` (free now) become busy until `end`."""
+        self._bounds.clear()
         for g in gpus:
             self._free.remove(g)
             self._count(g, -1)
@@ -367,6 +372,7 @@ class Machine:
 
     def release(self, gpus: Sequence[int]) -> None:
         """`gpus` (busy now) are free again: their job ended."""
+        self._bounds.clear()
         for g in gpus:
             del self._busy_until[g]
             self._free.add(g)
@@ -439,13 +445,16 @@ class Machine:
         """Nodes in order of the time their n-th GPU frees up (a lower bound of when the
         job could start there); the first exact fit found before the next node's bound
         wins."""
-        bounds = []
-        for node, pools in enumerate(self._node_pool):
-            if len(pools.get(key, ())) >= n:
-                releases = self._releases(node, key)
-                if len(releases) >= n:
-                    bounds.append((releases[n - 1], node))
-        bounds.sort()
+        bounds = self._bounds.get((key, n))
+        if bounds is None:  # kept until a start changes a release time
+            bounds = []
+            for node, pools in enumerate(self._node_pool):
+                if len(pools.get(key, ())) >= n:
+                    releases = self._releases(node, key)
+                    if len(releases) >= n:
+                        bounds.append((releases[n - 1], node))
+            bounds.sort()
+            self._bounds[(key, n)] = bounds
         best: tuple[float, tuple[int, ...]] | None = None
         for bound, node in bounds:
             if best is not None and bound >= best[0]:

@@ -74,31 +74,30 @@ class LimitCounters:
             for limits in (counters.account_limit, counters.account_user_limit)
             for limit in limits.values()
         )
-        counters.limited = (
+        limited_qos = {
+            name
+            for limits in (counters.qos_user_limit, counters.qos_limit)
+            for name, limit in limits.items()
+            if limit is not None
+        }
+        other_limits = (
             policy.max_gpus_per_user is not None
             or counters.accounts_limited
-            or any(
-                limit is not None
-                for limits in (
-                    counters.qos_user_limit,
-                    counters.qos_limit,
-                    counters.partition_limit,
-                )
-                for limit in limits.values()
-            )
+            or any(limit is not None for limit in counters.partition_limit.values())
         )
-        if not counters.limited:  # only array tasks are counted
-            counters.array_tasks.update(
-                job.array_job_id for job in running if job.array_job_id is not None
-            )
+        counters.limited = other_limits or bool(limited_qos)
+        counters.array_tasks.update(
+            job.array_job_id for job in running if job.array_job_id is not None
+        )
+        if not counters.limited:
             return counters
+        # Only QOS limits (the default policy's): only jobs of those QOS count.
+        counted = running if other_limits else [j for j in running if j.qos in limited_qos]
         # One add per (user, account, qos, partition): far fewer than running jobs.
         grouped: dict[tuple[str, str, str, str], int] = {}
-        for job in running:
+        for job in counted:
             key = (job.user, job.account, job.qos, job.partition)
             grouped[key] = grouped.get(key, 0) + len(job.gpus)
-            if job.array_job_id is not None:
-                counters.array_tasks[job.array_job_id] += 1
         for (user, account, qos, partition), gpus in grouped.items():
             counters.add(user, account, qos, partition, gpus, None)
         return counters
