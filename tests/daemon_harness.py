@@ -42,6 +42,9 @@ class Daemon:
     mode: str = "personal"
     process: subprocess.Popen[bytes] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    # `mlrp up --port`: 0 (the default here) keeps tests off the TCP port every daemon
+    # would otherwise share; None leaves it to the config.
+    api_port: int | None = 0
 
     @property
     def socket(self) -> str:
@@ -57,6 +60,8 @@ class Daemon:
             (self.home / "config.toml").write_text(self.config)
         command = [sys.executable, "-m", "mlrp.cli.main", "up",
                    "--simulated-gpus", str(self.gpus), "--mode", self.mode]  # fmt: skip
+        if self.api_port is not None:
+            command += ["--port", str(self.api_port)]
         log = open(self.home / "daemon.out", "ab")  # noqa: SIM115 - owned by the process
         self.process = subprocess.Popen(
             command, stdout=log, stderr=log, stdin=subprocess.DEVNULL,

@@ -13,6 +13,25 @@
     simulated_memory_mb = 81920
     force_simulated = false
 
+    [backend]
+    kind = "local"           # "local": mlrp's scheduler runs jobs on this machine;
+                             # "slurm": jobs go to a Slurm cluster, which schedules them
+    conf = "/etc/slurm/slurm.conf"  # slurm: Slurm's config (default: $SLURM_CONF, or
+                             # Slurm's own default)
+    bin_dir = "/usr/bin"     # slurm: where sbatch, squeue... are (default: from PATH)
+    poll_interval = 2.0      # slurm: seconds between squeue calls while jobs are active
+    idle_poll_interval = 30.0  # slurm: the longest wait between calls while none is
+    submit_workers = 4       # slurm: sbatch processes at once for a batch
+    command_timeout = 60.0   # slurm: seconds a Slurm command may take
+
+    [api]                    # the REST API on TCP (the Unix socket is always served)
+    bind = "127.0.0.1"       # address to listen on ("0.0.0.0": every interface)
+    port = 8765              # 0: no TCP listener
+    session_hours = 12       # browser sessions (POST /api/v1/login) last this long
+    login_failures = 5       # failed logins a minute, per user and per address; then 429
+    trusted_proxies = []     # addresses whose X-Forwarded-For/-Proto are believed (a
+                             # TLS-terminating reverse proxy: cookies get Secure)
+
     [scheduler]              # mlrp.models.policy.Policy: weights, half_life, limits...
     half_life = 86400
     [[scheduler.accounts]]
@@ -55,11 +74,39 @@ class HardwareSettings(BaseModel):
     simulated_nvlink_groups: list[list[int]] | None = None
 
 
+class BackendSettings(BaseModel):
+    """What runs jobs; the Slurm keys apply with kind = "slurm" (see the module doc)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["local", "slurm"] = "local"
+    conf: str | None = None
+    bin_dir: str | None = None
+    poll_interval: float = Field(default=2.0, gt=0, le=600)
+    idle_poll_interval: float = Field(default=30.0, gt=0, le=3600)
+    submit_workers: int = Field(default=4, ge=1, le=64)
+    command_timeout: float = Field(default=60.0, gt=0, le=3600)
+
+
+class ApiSettings(BaseModel):
+    """The API on TCP; requests there authenticate with a token or a session."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bind: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=8765, ge=0, le=65535)
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 90)
+    login_failures: int = Field(default=5, ge=1, le=1000)
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+
 class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     hardware: HardwareSettings = Field(default_factory=HardwareSettings)
+    backend: BackendSettings = Field(default_factory=BackendSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
     scheduler: Policy = Field(default_factory=Policy)
 
 

@@ -125,7 +125,8 @@ def main() -> int:
         (home / "config.toml").write_text(CONFIG)
         script = home / "train.py"
         script.write_text(TRAIN)
-        print(mlrp(home, "up", "--detach", "--mode", "personal", show=False).strip())
+        up = ("up", "--detach", "--mode", "personal", "--port", "0")  # no TCP: a private demo
+        print(mlrp(home, *up, show=False).strip())
         mlrp(home, "nodes")
         submit_workload(home, script)
         watch(home, deadline=started + 100)

@@ -4,11 +4,13 @@
     ├── InvalidSpec                a job specification that cannot be accepted as written
     ├── Unsatisfiable              a valid request this installation can never run
     ├── NotFound                   an id or name that does not exist
+    ├── Unauthenticated            no valid credentials (a TCP request without a token)
     ├── PermissionDenied           the caller may not do this
     ├── OverLimit                  accepting this would exceed a limit (pending jobs)
     ├── InvalidTransition          a job state change the transition table forbids
     ├── ConfigError                a config file that cannot be used
-    └── DaemonUnavailable          the client could not reach the daemon
+    ├── DaemonUnavailable          the client could not reach the daemon
+    └── BackendUnavailable         the daemon could not reach its engine (slurmctld)
 
 Each class carries an HTTP status and a stable code so the API and the CLI report the
 same error the same way. This module is imported by the CLI, so it stays stdlib-only.
@@ -43,6 +45,11 @@ class NotFound(MlrpError):
     code = "not_found"
 
 
+class Unauthenticated(MlrpError):
+    status = 401
+    code = "unauthenticated"
+
+
 class PermissionDenied(MlrpError):
     status = 403
     code = "permission_denied"
@@ -68,6 +75,11 @@ class DaemonUnavailable(MlrpError):
     code = "daemon_unavailable"
 
 
+class BackendUnavailable(MlrpError):
+    status = 503
+    code = "backend_unavailable"
+
+
 ERRORS_BY_CODE: dict[str, type[MlrpError]] = {
     cls.code: cls
     for cls in (
@@ -75,10 +87,12 @@ ERRORS_BY_CODE: dict[str, type[MlrpError]] = {
         InvalidSpec,
         Unsatisfiable,
         NotFound,
+        Unauthenticated,
         PermissionDenied,
         OverLimit,
         InvalidTransition,
         ConfigError,
         DaemonUnavailable,
+        BackendUnavailable,
     )
 }

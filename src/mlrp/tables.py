@@ -91,8 +91,9 @@ def queue_table(
 
     A row is a tuple (display_id, user, account, name, state, held, reason, gpu_count,
     gpus, start_time, end_time, expected_start), as mlrp.store.Store.queue_rows reads
-    them (`gpus`: None when the job holds none): only the cells shown, so that a long
-    queue costs little to list."""
+    them (`gpus`: None when the job holds none; a string, such as Slurm's node list
+    "n[1-2]", is shown as it is): only the cells shown, so that a long queue costs
+    little to list."""
     from mlrp.models.states import JobState  # the daemon's import, not the CLI's
 
     short = {state.value: state.short for state in JobState}
@@ -130,7 +131,7 @@ def queue_table(
                     short[state],
                     "" if started is None else duration((ended or now) - started),
                     str(gpu_count),
-                    gpu_list(gpus or ()) if state == "RUNNING" else f"({_reason(held, reason)})",
+                    _where(gpus) if state == "RUNNING" else f"({_reason(held, reason)})",
                 )
                 for (
                     display_id, user, account, name, state, held, reason, gpu_count, gpus,
@@ -149,6 +150,10 @@ def _start_order(row: Sequence[Any]) -> tuple[bool, float]:
     stable)."""
     when = row[_STARTED] if row[_STARTED] is not None else row[_EXPECTED]
     return when is None, 0.0 if when is None else when
+
+
+def _where(gpus: Sequence[int] | str | None) -> str:
+    return gpus if isinstance(gpus, str) else gpu_list(gpus or ())
 
 
 def _reason(held: bool, reason: str) -> str:

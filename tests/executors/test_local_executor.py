@@ -476,6 +476,10 @@ def test_end_while_the_daemon_was_down_is_reported_by_adopt(jobs: Jobs) -> None:
     assert marker.exists()
     with contextlib.suppress(ChildProcessError):
         os.waitpid(handle.supervisor_pid, 0)
+    # The supervisor writes its marker just before it exits: on a loaded machine it may
+    # still be alive for a moment, and adopt would then watch it instead of reporting.
+    while psutil.pid_exists(handle.supervisor_pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
     ended = jobs.executor.adopt([handle])
     assert [(e.job_id, e.state, e.exit_code) for e in ended] == [(52, EndState.FAILED, 7)]
     assert not marker.exists()

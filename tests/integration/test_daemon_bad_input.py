@@ -73,6 +73,7 @@ BAD_CALLS: list[tuple[list[str], str]] = [
     (["show", "999"], "999"),
     (["logs", "999"], "999"),
     (["cancel", "abc"], "'abc'"),
+    (["cancel", "\u00b2"], "invalid job id"),  # a digit to str.isdigit(), not to int()
     (["cancel", "999"], "999"),
     (["hold", "1"], "only pending jobs"),
     (["queue", "--state", "bogus"], "bogus"),

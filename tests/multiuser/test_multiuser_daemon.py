@@ -338,7 +338,13 @@ def root_only_file(root_files: list[Path], name: str, text: str) -> Path:
 
 def test_the_socket_is_open_and_names_each_caller(users: Users, mu: MuDaemon) -> None:
     assert Path(mu.socket).stat().st_mode & 0o777 == 0o666
-    assert mu.client.whoami() == {"user": "root", "uid": 0, "is_admin": True, "multi_user": True}
+    assert mu.client.whoami() == {
+        "user": "root",
+        "uid": 0,
+        "is_admin": True,
+        "multi_user": True,
+        "backend": "local",
+    }
     python = users.cli[0] if len(users.cli) > 1 else str(VENV_MLRP.parent / "python")
     probe = "import json; from mlrp.client import Client; print(json.dumps(Client().whoami()))"
     for user, admin in ((users.alice, False), (users.bob, False), (users.carol, True)):

@@ -99,7 +99,7 @@ def test_directives_after_the_first_command_are_not_options() -> None:
             (),
             "line 2 of train.sh: invalid --time '1:xx:00': expected minutes, MM:SS",
         ),
-        ("#!/bin/sh\n#SBATCH -N 2\n", (), "line 2 of train.sh: invalid -N '2': multi-node jobs"),
+        ("#!/bin/sh\n#SBATCH -N x\n", (), "line 2 of train.sh: invalid -N 'x': expected a node"),
         ("#!/bin/sh\n#SBATCH hetjob\n", (), "line 2 of train.sh: heterogeneous jobs (hetjob)"),
         ("#!/bin/sh\n#SBATCH -p\n", (), "line 2 of train.sh: option -p needs a value"),
         ("#!/bin/sh\n", ("--foo",), "command line: unknown option --foo"),

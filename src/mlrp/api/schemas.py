@@ -75,6 +75,15 @@ class Identity(BaseModel):
     uid: int
     is_admin: bool
     multi_user: bool
+    backend: str = "local"
+
+
+class Planned(BaseModel):
+    """A dry run: the spec fields a request parses into, and its sbatch script."""
+
+    backend: str
+    fields: dict[str, Any]
+    script: str
 
 
 class ErrorBody(BaseModel):

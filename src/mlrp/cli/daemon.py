@@ -32,6 +32,10 @@ def register(sub: Any) -> None:
         "--simulated-gpus", type=int, metavar="N", help="use N simulated GPUs, not real ones"
     )
     up.add_argument("--mode", choices=["auto", "personal", "multi-user"], help=MODE_HELP)
+    up.add_argument(
+        "--port", type=int, metavar="PORT", help="the API's TCP port, over [api] port (0: off)"
+    )
+    up.add_argument("--bind", metavar="ADDRESS", help="the API's TCP address, over [api] bind")
     up.set_defaults(handler=cmd_up)
 
     down = sub.add_parser("down", help="stop the daemon (running jobs keep running)")
@@ -53,7 +57,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     )
     serve(
         DaemonOptions(
-            home=home, config_file=args.config, simulated_gpus=args.simulated_gpus, mode=args.mode
+            home=home,
+            config_file=args.config,
+            simulated_gpus=args.simulated_gpus,
+            mode=args.mode,
+            api_port=args.port,
+            api_bind=args.bind,
         )
     )
     return 0
@@ -68,6 +77,10 @@ def _start_detached(args: argparse.Namespace, home: Path) -> int:
         command += ["--simulated-gpus", str(args.simulated_gpus)]
     if args.mode:
         command += ["--mode", args.mode]
+    if args.port is not None:
+        command += ["--port", str(args.port)]
+    if args.bind:
+        command += ["--bind", args.bind]
     log_path = daemon_log_path(home)
     with open(log_path, "ab") as log:
         process = subprocess.Popen(

@@ -74,8 +74,10 @@ def render_job(job: dict[str, Any]) -> str:
         f"   GPUs={spec['gpus']}"
         + (f" GpuType={spec['gpu_type']}" if spec["gpu_type"] else "")
         + f" AllocatedGPUs={gpu_list(job['gpus']) or '-'} CPUs={spec['cpus_per_task']}"
-        + f" Mem={spec['mem_mb'] or '-'}M",
-        f"   TimeLimit={duration(job['time_limit'])} SubmitTime={timestamp(job['submit_time'])}"
+        + f" Mem={spec['mem_mb'] or '-'}M"
+        + (f" NodeList={job['nodelist']}" if job.get("nodelist") else ""),
+        f"   TimeLimit={duration(job['time_limit']) or '-' if job['time_limit'] else 'UNLIMITED'}"
+        f" SubmitTime={timestamp(job['submit_time'])}"
         f" StartTime={timestamp(job['start_time']) or '-'}"
         f" EndTime={timestamp(job['end_time']) or '-'}",
         f"   ExpectedStart={timestamp(job['expected_start']) or '-'}"

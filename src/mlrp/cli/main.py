@@ -45,6 +45,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "share": ("machine", "the fair-share tree: shares, decayed usage, factor"),
     "sim": ("sim", "replay a workload trace through the scheduler on a virtual clock"),
     "slurm": ("slurm_config", "slurm config: this lab as a Slurm cluster's configuration"),
+    "token": ("access", "API tokens for the REST API on TCP: create, list, revoke"),
+    "passwd": ("access", "set your password for browser login"),
 }
 
 

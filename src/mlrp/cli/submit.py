@@ -9,8 +9,9 @@
                                                  job's exit code (Ctrl-C cancels the job)
 
 OPTIONS are sbatch's (--gpus, --gres, --time, --account, --array, --dependency...), plus
---parsable (print only the id), --dry-run (print the spec, submit nothing) and
---as-user USER (admins: submit for USER; personal mode: a fair-share label).
+--parsable (print only the id), --dry-run (submit nothing: print the spec or, when the
+daemon drives Slurm, the sbatch script it would submit) and --as-user USER (admins:
+submit for USER; personal mode: a fair-share label).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sys
 import time
 
 from mlrp.client import Client
-from mlrp.errors import InvalidSpec, MlrpError
+from mlrp.errors import DaemonUnavailable, InvalidSpec, MlrpError
 from mlrp.parsing.options import VALUELESS_OPTIONS
 
 TYPE_CHECKING = False
@@ -61,14 +62,22 @@ def _report(submitted: dict[str, Any], *, parsable: bool) -> None:
 
 
 def _print_spec(request: dict[str, Any]) -> None:
-    """--dry-run: the spec the daemon would build, built here by the same function
-    (mlrp.parsing.request), with this process's clock and time zone."""
+    """--dry-run: what the daemon would build of the request: on the Slurm backend the
+    sbatch script it would submit, else the spec's fields. Without a daemon, the fields
+    are built here by the same function (mlrp.parsing.request), with this process's
+    clock and time zone."""
     import json
 
-    from mlrp.parsing.request import spec_from_request
+    try:
+        plan = Client().plan(request)
+    except DaemonUnavailable:
+        from mlrp.parsing.request import spec_from_request
 
-    spec = spec_from_request(now=time.time(), **request)
-    print(json.dumps(spec, indent=1))
+        plan = {"backend": "local", "fields": spec_from_request(now=time.time(), **request)}
+    if plan["backend"] == "slurm":
+        sys.stdout.write(plan["script"])
+    else:
+        print(json.dumps(plan["fields"], indent=1))
 
 
 def build_request(command: str, tokens: list[str]) -> tuple[dict[str, Any], set[str]]:

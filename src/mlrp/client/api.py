@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from mlrp.client.transport import Reply, exchange
 from mlrp.errors import ERRORS_BY_CODE, MlrpError
 from mlrp.locations import client_socket_path
@@ -10,10 +12,26 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing would slow every CLI call
     from typing import Any as Json
 
+    from mlrp.client.remote import Remote
+
 
 class Client:
-    def __init__(self, socket_path: str | None = None) -> None:
-        self.socket_path = socket_path or client_socket_path()
+    """The daemon on its Unix socket (default: mlrp.locations.client_socket_path), or on
+    TCP: `Client(url="http://host:8765", token=...)`. With neither a socket path nor a
+    URL, `MLRP_URL` and `MLRP_TOKEN` from the environment choose TCP when set."""
+
+    def __init__(
+        self, socket_path: str | None = None, *, url: str | None = None, token: str | None = None
+    ) -> None:
+        if url is None and socket_path is None:
+            url = os.environ.get("MLRP_URL") or None
+            token = token or os.environ.get("MLRP_TOKEN") or None
+        self.remote: Remote | None = None
+        if url is not None:
+            from mlrp.client.remote import Remote  # only for TCP
+
+            self.remote = Remote(url, token)
+        self.socket_path = "" if self.remote else socket_path or client_socket_path()
 
     # --- jobs ---------------------------------------------------------------------------
 
@@ -27,6 +45,11 @@ class Client:
         file_name and file_text, environ, workdir, as_user); returns ids and display
         ids. Bad options or scripts raise InvalidSpec with the parser's message."""
         return dict(self._call("POST", "/api/v1/jobs/sbatch", request))
+
+    def plan(self, request: dict[str, Json]) -> dict[str, Json]:
+        """A dry run of `submit_request`: {"backend", "fields" (the parsed spec),
+        "script" (the sbatch script it becomes)}; nothing is submitted."""
+        return dict(self._call("POST", "/api/v1/jobs/plan", request))
 
     def submit_batch(
         self, specs: list[dict[str, Json]], *, env: dict[str, str] | None = None
@@ -121,6 +144,30 @@ class Client:
     def stop_daemon(self) -> None:
         self._call("POST", "/api/v1/daemon/stop", {})
 
+    # --- credentials --------------------------------------------------------------------
+
+    def create_token(
+        self, *, name: str = "token", expires_days: float | None = None, user: str | None = None
+    ) -> dict[str, Json]:
+        """A new API token (Unix socket only): {"id", "name", "user", "created",
+        "expires", "token"}; the token itself is in this reply only."""
+        body: dict[str, Json] = {"name": name, "expires_days": expires_days}
+        if user is not None:
+            body["user"] = user
+        return dict(self._call("POST", "/api/v1/tokens", body))
+
+    def tokens(self, *, everyone: bool = False) -> list[dict[str, Json]]:
+        """The caller's tokens (with `everyone`, an admin's view of all), never the
+        tokens themselves."""
+        return list(self._call("GET", "/api/v1/tokens" + ("?all=true" if everyone else "")))
+
+    def revoke_token(self, token_id: int) -> dict[str, Json]:
+        return dict(self._call("DELETE", f"/api/v1/tokens/{int(token_id)}"))
+
+    def set_password(self, password: str) -> None:
+        """The caller's own password, for browser login (Unix socket only)."""
+        self._call("PUT", "/api/v1/password", {"password": password})
+
     # --- plumbing -----------------------------------------------------------------------
 
     def _call(self, method: str, path: str, body: Json = None) -> Json:
@@ -135,7 +182,10 @@ class Client:
             from mlrp.client import wire
 
             payload = wire.dumps(body).encode()
-        reply = exchange(self.socket_path, method, path, payload)
+        if self.remote is not None:
+            reply = self.remote.exchange(method, path, payload)
+        else:
+            reply = exchange(self.socket_path, method, path, payload)
         if reply.status >= 400:
             raise _error_of(reply)
         return reply

@@ -13,6 +13,17 @@ import _socket
 
 from mlrp.errors import DaemonUnavailable
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing would slow every CLI call
+    from typing import Protocol
+
+    class Connection(Protocol):
+        """A connected socket, plain or TLS."""
+
+        def recv(self, size: int, /) -> bytes: ...
+        def sendall(self, data: bytes, /) -> None: ...
+        def close(self) -> None: ...
+
 
 class Reply:
     """Status, lower-cased headers and body of one HTTP reply (a plain class: importing
@@ -29,10 +40,7 @@ class Reply:
 def exchange(
     socket_path: str, method: str, path: str, body: bytes | None = None, timeout: float = 60.0
 ) -> Reply:
-    head = [f"{method} {path} HTTP/1.1", "Host: mlrp", "Connection: close"]
-    if body is not None:
-        head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
-    request = ("\r\n".join(head) + "\r\n\r\n").encode() + (body or b"")
+    request = encode_request(method, path, body, host="mlrp")
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)
@@ -45,12 +53,23 @@ def exchange(
         except PermissionError as e:
             raise DaemonUnavailable(f"not allowed to reach the daemon on {socket_path}") from e
         sock.sendall(request)
-        return _read_reply(sock)
+        return read_reply(sock)
     finally:
         sock.close()
 
 
-def _read_reply(sock: _socket.socket) -> Reply:
+def encode_request(
+    method: str, path: str, body: bytes | None, *, host: str, headers: tuple[str, ...] = ()
+) -> bytes:
+    """One HTTP/1.1 request, `Connection: close`, with a JSON body if any."""
+    head = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: close", *headers]
+    if body is not None:
+        head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + (body or b"")
+
+
+def read_reply(sock: Connection) -> Reply:
+    """The reply on `sock`, read to the end of the connection."""
     chunks = []
     while chunk := sock.recv(65536):
         chunks.append(chunk)

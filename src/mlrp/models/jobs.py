@@ -16,6 +16,8 @@ class JobSpec(BaseModel):
     """What a user asks for, already normalized (times in seconds, begin as epoch).
 
     Exactly one of `argv` (a command) or `script` (a batch script's text) is set.
+    `gpus` counts GPUs per node; `nodes` and `ntasks_per_node` lay a job out over
+    several nodes (only the Slurm backend runs more than one of either).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -25,6 +27,8 @@ class JobSpec(BaseModel):
     script: str | None = None
     script_args: list[str] = Field(default_factory=list)
     gpus: NonNegativeInt = 0
+    nodes: Annotated[int, Field(ge=1, le=100_000)] = 1
+    ntasks_per_node: Annotated[int, Field(ge=1, le=100_000)] = 1
     gpu_type: str | None = None
     cpus_per_task: Annotated[int, Field(ge=1)] = 1
     mem_mb: Annotated[int, Field(ge=1)] | None = None
@@ -99,6 +103,7 @@ class Job(BaseModel):
     supervisor_started: float | None = None
     preempted_by: int | None = None  # set while being stopped for that job
     message: str | None = None
+    nodelist: str | None = None  # Slurm's node list ("n[1-2]"); None on the local backend
 
     @property
     def display_id(self) -> str:

@@ -17,7 +17,10 @@ PreemptMode = Literal["requeue", "cancel"]
 
 
 class Account(BaseModel):
-    """A node of the fair-share tree. `parent` is None for children of the root."""
+    """A node of the fair-share tree. `parent` is None for children of the root.
+    `coordinators` may act on every job of this account and of its sub-accounts (read
+    their logs, environment and script; cancel, hold, release them), as Slurm's account
+    coordinators."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -25,6 +28,7 @@ class Account(BaseModel):
     shares: int = Field(default=1, ge=1)
     parent: str | None = None
     users: list[str] = Field(default_factory=list)
+    coordinators: list[str] = Field(default_factory=list)
     max_gpus: int | None = Field(default=None, ge=0)  # running GPUs for the whole account
     max_gpus_per_user: int | None = Field(default=None, ge=0)
 

@@ -22,6 +22,17 @@ class Reason(StrEnum):
     ARRAY_TASK_LIMIT = "JobArrayTaskLimit"
     SINGLETON = "DependencySingleton"
     GPU_MODEL_BUSY = "ResourcesGpuModel"
+    # Reasons only Slurm gives (the Slurm backend); OTHER: one mlrp has no name for,
+    # shown with Slurm's own word beside it.
+    PARTITION_NODE_LIMIT = "PartitionNodeLimit"
+    PARTITION_TIME_LIMIT = "PartitionTimeLimit"
+    PARTITION_DOWN = "PartitionDown"
+    REQ_NODE_NOT_AVAIL = "ReqNodeNotAvail"
+    INVALID_ACCOUNT = "InvalidAccount"
+    INVALID_QOS = "InvalidQOS"
+    QOS_MAX_JOBS_PER_USER = "QOSMaxJobsPerUserLimit"
+    ASSOC_MAX_JOBS = "AssocMaxJobsLimit"
+    OTHER = "Other"
 
 
 EXPLANATIONS: dict[Reason, str] = {
@@ -43,4 +54,13 @@ EXPLANATIONS: dict[Reason, str] = {
     Reason.ARRAY_TASK_LIMIT: "its array already runs the most tasks its %N throttle allows",
     Reason.SINGLETON: "another job of the same name and user is running (singleton)",
     Reason.GPU_MODEL_BUSY: "waiting for GPUs of the requested model",
+    Reason.PARTITION_NODE_LIMIT: "it asks for more nodes than its partition allows or has",
+    Reason.PARTITION_TIME_LIMIT: "its time limit is above its partition's",
+    Reason.PARTITION_DOWN: "its partition is down",
+    Reason.REQ_NODE_NOT_AVAIL: "nodes it needs are down, drained or reserved",
+    Reason.INVALID_ACCOUNT: "its account is not valid (Slurm will not run it as it is)",
+    Reason.INVALID_QOS: "its QOS is not valid for its account (Slurm will not run it)",
+    Reason.QOS_MAX_JOBS_PER_USER: "its user already runs the most jobs the QOS allows",
+    Reason.ASSOC_MAX_JOBS: "its account or user already runs the most jobs allowed",
+    Reason.OTHER: "waiting for a reason Slurm names (see slurm_reason)",
 }

@@ -17,7 +17,10 @@ Contract:
   "script" (+ "script_args") or "argv" is set. Only JobSpec keys appear, and only those
   given, except "env" (always) and the pairs below.
 * A GPU option always sets both "gpus" and "gpu_type" (None when no model is named), so
-  a command-line --gpus=4 replaces a script's --gres=gpu:a100:2 entirely. --signal sets
+  a command-line --gpus=4 replaces a script's --gres=gpu:a100:2 entirely. "gpus" counts
+  GPUs per node: --gpus (per job) is divided by --nodes, --gpus-per-task multiplied by
+  the tasks per node; --ntasks likewise becomes "ntasks_per_node" (a count that does not
+  divide evenly is an error), whatever the order of the options. --signal sets
   "signal" and "signal_before"; --time=UNLIMITED sets "time_limit" to None.
 * `resolve_export(export, environ)` implements Slurm's --export semantics.
 * `VALUELESS_OPTIONS` lists the options that never take the next token as their value
@@ -49,6 +52,9 @@ _Handler = Callable[[str, str, float], Fields]
 """(value, option as the user wrote it, now) -> fields. Flags and a bare --nice get ""."""
 
 COMMAND_LINE = "command line"
+# Intermediate keys, resolved by _layout once every option is known.
+_NTASKS = "ntasks"
+_GPU_SCOPE = "gpu_scope"
 MAX_NAME = 200
 DEFAULT_NICE = 100
 DEFAULT_SIGNAL_TIME = 60
@@ -171,26 +177,30 @@ def _gpu_fields(count: int, model: str | None, shown: str, value: str) -> Fields
     return {"gpus": count, "gpu_type": None if model is None else model.lower()}
 
 
-def _gpus(value: str, shown: str, now: float) -> Fields:
-    """--gpus / -G: "N" or "MODEL:N"."""
-    model, colon, count = value.strip().rpartition(":")
-    if "," in value:
-        raise _fail(shown, value, "give one GPU model, e.g. a100:2")
-    number = _integer(count, shown, 0, 4096, whole=value)
-    return _gpu_fields(number, model if colon else None, shown, value)
+def _gpus(scope: str) -> _Handler:
+    """--gpus / -G (per job), --gpus-per-node, --gpus-per-task: "N" or "MODEL:N"."""
+
+    def handler(value: str, shown: str, now: float) -> Fields:
+        model, colon, count = value.strip().rpartition(":")
+        if "," in value:
+            raise _fail(shown, value, "give one GPU model, e.g. a100:2")
+        number = _integer(count, shown, 0, 4096, whole=value)
+        return {**_gpu_fields(number, model if colon else None, shown, value), _GPU_SCOPE: scope}
+
+    return handler
 
 
 def _gres(value: str, shown: str, now: float) -> Fields:
     """--gres: "gpu", "gpu:N", "gpu:MODEL" or "gpu:MODEL:N" (or "none")."""
     items = [item.strip() for item in value.split(",")]
     if [item.lower() for item in items] == ["none"]:
-        return {"gpus": 0, "gpu_type": None}
+        return {"gpus": 0, "gpu_type": None, _GPU_SCOPE: "node"}
     others = [item for item in items if item.partition(":")[0] != "gpu"]
     if others:
         raise _fail(shown, value, f"only GPU resources are supported, not {others[0]!r}")
     if len(items) > 1:
         raise _fail(shown, value, "give one GPU request, e.g. gpu:a100:2")
-    return _gres_gpu(items[0].split(":")[1:], shown, value)
+    return {**_gres_gpu(items[0].split(":")[1:], shown, value), _GPU_SCOPE: "node"}
 
 
 def _gres_gpu(parts: list[str], shown: str, value: str) -> Fields:
@@ -210,21 +220,50 @@ def _gres_gpu(parts: list[str], shown: str, value: str) -> Fields:
 def _nodes(value: str, shown: str, now: float) -> Fields:
     match = re.fullmatch(r"([0-9]{1,6})(?:-([0-9]{1,6}))?", value.strip())
     if match is None:
-        raise _fail(shown, value, "expected a node count such as 1")
-    if int(match.group(1)) != 1:
-        raise _fail(shown, value, "multi-node jobs need the Slurm backend; mlrp runs on one node")
-    return {}
+        raise _fail(shown, value, "expected a node count such as 2")
+    low, high = int(match.group(1)), int(match.group(2) or match.group(1))
+    if low != high:
+        raise _fail(shown, value, "give one node count (ranges such as 2-4 are not supported)")
+    if low < 1:
+        raise _fail(shown, value, "a job needs at least one node")
+    return {"nodes": low}
 
 
-def _tasks(value: str, shown: str, now: float) -> Fields:
-    if _integer(value, shown, 1, 10**9) != 1:
-        raise _fail(
-            shown,
-            value,
-            "multi-task jobs need the Slurm backend; mlrp runs one task "
-            "(use --cpus-per-task for threads)",
+def _ntasks_per_node(value: str, shown: str, now: float) -> Fields:
+    return {"ntasks_per_node": _integer(value, shown, 1, 100_000)}
+
+
+def _ntasks(value: str, shown: str, now: float) -> Fields:
+    """--ntasks counts tasks in all: spread evenly over the nodes (see _layout)."""
+    return {_NTASKS: _integer(value, shown, 1, 10**9)}
+
+
+def _layout(fields: Fields) -> Fields:
+    """Resolve the per-job counts (--ntasks, --gpus) into the per-node ones a JobSpec
+    holds, once every option is known (so that their order does not matter)."""
+    nodes = fields.get("nodes", 1)
+    assert isinstance(nodes, int)
+    ntasks = fields.pop(_NTASKS, None)
+    if isinstance(ntasks, int):
+        fields["ntasks_per_node"] = _per_node(ntasks, nodes, "--ntasks", "--ntasks-per-node")
+    scope = fields.pop(_GPU_SCOPE, "node")
+    gpus = fields.get("gpus")
+    if isinstance(gpus, int) and scope == "job":
+        fields["gpus"] = _per_node(gpus, nodes, "--gpus", "--gpus-per-node")
+    elif isinstance(gpus, int) and scope == "task":
+        tasks = fields.get("ntasks_per_node", 1)
+        assert isinstance(tasks, int)
+        fields["gpus"] = gpus * tasks
+    return fields
+
+
+def _per_node(total: int, nodes: int, option: str, instead: str) -> int:
+    if total % nodes:
+        raise InvalidSpec(
+            f"{option} {total} cannot be spread evenly over {nodes} nodes; "
+            f"use {instead} to give the count on each node"
         )
-    return {}
+    return total // nodes
 
 
 # ---------------------------------------------------------------------------- signal
@@ -320,9 +359,9 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("--chdir", "-D", "value", _text("workdir")),
     _Option("--array", "-a", "value", _array),
     _Option("--dependency", "-d", "value", _dependency),
-    _Option("--gpus", "-G", "value", _gpus),
-    _Option("--gpus-per-node", None, "value", _gpus),
-    _Option("--gpus-per-task", None, "value", _gpus),
+    _Option("--gpus", "-G", "value", _gpus("job")),
+    _Option("--gpus-per-node", None, "value", _gpus("node")),
+    _Option("--gpus-per-task", None, "value", _gpus("task")),
     _Option("--gres", None, "value", _gres),
     _Option("--export", None, "value", _export),
     _Option("--requeue", None, "flag", _flag({"requeue": True})),
@@ -333,8 +372,8 @@ _OPTIONS: tuple[_Option, ...] = (
     _Option("--hold", "-H", "flag", _flag({"hold": True})),
     _Option("--slurm-env", None, "flag", _flag({"slurm_env": True})),
     _Option("--nodes", "-N", "value", _nodes),
-    _Option("--ntasks", "-n", "value", _tasks),
-    _Option("--ntasks-per-node", None, "value", _tasks),
+    _Option("--ntasks", "-n", "value", _ntasks),
+    _Option("--ntasks-per-node", None, "value", _ntasks_per_node),
     _Option("--wrap", None, "value", _wrap),
     *(_Option(name, None, "value", _ignored) for name in sorted(IGNORED_OPTIONS)),
 )
@@ -428,7 +467,7 @@ def _parse(tokens: Sequence[_Token], now: float) -> Fields:
 
 def parse_options(tokens: list[str], *, now: float, source: str) -> Fields:
     """sbatch options -> JobSpec fields, plus "export" and "wrap" when given."""
-    return _parse([_Token(token, source) for token in tokens], now)
+    return _layout(_parse([_Token(token, source) for token in tokens], now))
 
 
 def ignored_options(tokens: list[str], *, source: str = COMMAND_LINE) -> list[str]:
@@ -528,6 +567,7 @@ def spec_from_script(
     _check_script(script_text, source)
     fields = _parse(_script_tokens(script_text, source), now)
     fields.update(_parse(_command_line(cli_tokens), now))
+    _layout(fields)
     if "wrap" in fields:
         raise InvalidSpec(f"--wrap cannot be combined with a batch script ({source})")
     env = resolve_export(_pop_text(fields, "export"), environ)
@@ -543,7 +583,7 @@ def spec_from_command(
     now: float,
 ) -> Fields:
     """JobSpec fields for `mlrp submit [cli_tokens] -- argv` or `... --wrap "cmd"`."""
-    fields = _parse(_command_line(cli_tokens), now)
+    fields = _layout(_parse(_command_line(cli_tokens), now))
     wrap = _pop_text(fields, "wrap")
     if wrap is not None and argv:
         raise InvalidSpec(f"give either --wrap or a command after --, not both (--wrap {wrap!r})")

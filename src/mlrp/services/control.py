@@ -18,6 +18,7 @@ from mlrp.services.identity import Caller
 from mlrp.services.runtime import handle_of
 
 ACTIVE = (JobState.PENDING, JobState.RUNNING)
+MAX_ID = 2**63 - 1  # SQLite's largest INTEGER: no job has a larger id
 
 
 def select(
@@ -47,8 +48,10 @@ def select(
 
 def _resolve(platform: Platform, target: str) -> list[Job]:
     head, _, task = target.partition("_")
-    if not head.isdigit() or (task and not task.isdigit()):
+    if not _decimal(head) or (task and not _decimal(task)):
         raise InvalidSpec(f"invalid job id {target!r}; expected 123 or 123_4")
+    if int(head) > MAX_ID or (task and int(task) > MAX_ID):
+        raise NotFound(f"no job {target}")
     job_id = int(head)
     array = platform.store.array_tasks(job_id)
     if task:
@@ -104,3 +107,8 @@ def set_held(platform: Platform, caller: Caller, jobs: Sequence[Job], held: bool
         platform.store.update(job.id, held=held)
     platform.wake()
     return list(jobs)
+
+
+def _decimal(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²", which int() refuses."""
+    return text.isascii() and text.isdigit()

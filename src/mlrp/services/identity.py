@@ -1,4 +1,11 @@
-"""Who is calling: from the kernel's peer credentials on the Unix socket."""
+"""Who is calling: a Unix user, from the kernel's peer credentials on the Unix socket or
+from the credentials (API token, browser session) that mlrp.api.auth checked on TCP.
+
+A caller may act on a job (read its logs, environment and script; cancel, hold or
+release it) when it owns the job, coordinates the job's account (`coordinates`: the
+accounts it is a coordinator of, and their sub-accounts; see mlrp.services.roles) or is
+an admin.
+"""
 
 from __future__ import annotations
 
@@ -17,15 +24,16 @@ class Caller:
     user: str
     groups: tuple[int, ...]
     is_admin: bool
+    coordinates: frozenset[str] = frozenset()
 
     def may_act_on(self, job: Job) -> bool:
-        return self.is_admin or job.user == self.user
+        return self.is_admin or job.user == self.user or job.account in self.coordinates
 
     def require_owner(self, job: Job, action: str) -> None:
         if not self.may_act_on(job):
             raise PermissionDenied(
-                f"job {job.display_id} belongs to {job.user}; only its owner or an admin "
-                f"may {action} it"
+                f"job {job.display_id} belongs to {job.user}; only its owner, a coordinator "
+                f"of account {job.account} or an admin may {action} it"
             )
 
 

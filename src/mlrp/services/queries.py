@@ -97,11 +97,11 @@ def queue_table(
         account=account,
         name=name,
     )
-    text = tables.queue_table(rows, platform.clock(), start=start, localtime=_local_time(tz))
+    text = tables.queue_table(rows, platform.clock(), start=start, localtime=local_time(tz))
     return text + "\n"
 
 
-def _local_time(tz: str | None) -> Callable[[float], time.struct_time]:
+def local_time(tz: str | None) -> Callable[[float], time.struct_time]:
     """`time.localtime` in the zone a caller's TZ names (its /etc/localtime when it has
     none); the daemon's own local time when that is the same, or cannot be told."""
     if tz is None or tz == os.environ.get("TZ", ""):
@@ -192,6 +192,15 @@ def read_log(
         raise PermissionDenied(f"the logs of job {job.display_id} belong to {job.user}")
     out, err = runtime.log_paths(platform, job)
     path = err if stream == "err" else out
+    return read_chunk(path, owner_uid=job.uid if platform.multi_user else None, offset=offset)
+
+
+def read_chunk(
+    path: str | os.PathLike[str], *, owner_uid: int | None, offset: int
+) -> tuple[bytes, int]:
+    """At most 1 MiB of the regular file `path` from `offset`, and the next offset;
+    nothing when it does not exist yet. With `owner_uid`, a file owned by anyone else is
+    refused (a job must not point the daemon at a file its user may not read)."""
     try:
         # O_NONBLOCK: a FIFO put in the log's place must not block the daemon.
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
@@ -203,8 +212,8 @@ def read_log(
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise PermissionDenied(f"{path} is not a regular file; not showing it")
-        if platform.multi_user and st.st_uid != job.uid:
-            raise PermissionDenied(f"{path} is not owned by {job.user}; not showing it")
+        if owner_uid is not None and st.st_uid != owner_uid:
+            raise PermissionDenied(f"{path} is not owned by the job's user; not showing it")
         os.lseek(fd, offset, os.SEEK_SET)
         data = os.read(fd, MAX_LOG_CHUNK)
     finally:

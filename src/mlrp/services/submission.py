@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -108,6 +109,7 @@ def _receipt(jobs: Sequence[Job], ids: list[int]) -> Receipt:
 
 def plan_jobs(platform: Platform, caller: Caller, spec: JobSpec) -> tuple[list[Job], bool]:
     policy = platform.policy
+    _check_one_node(spec)
     user, uid, gid = _owner(platform, caller, spec)
     account = _account(policy, user, spec.account)
     partition = _partition(policy, spec.partition)
@@ -142,6 +144,20 @@ def plan_jobs(platform: Platform, caller: Caller, spec: JobSpec) -> tuple[list[J
         for i in array.indices
     ]
     return tasks, True
+
+
+def _check_one_node(spec: JobSpec) -> None:
+    """This backend runs a job as one process tree on this machine."""
+    if spec.nodes > 1:
+        raise Unsatisfiable(
+            f"the job asks for {spec.nodes} nodes; multi-node jobs need the Slurm backend "
+            "(this daemon runs jobs on one machine)"
+        )
+    if spec.ntasks_per_node > 1:
+        raise Unsatisfiable(
+            f"the job asks for {spec.ntasks_per_node} tasks; multi-task jobs need the Slurm "
+            "backend (this daemon runs one task: use --cpus-per-task for threads)"
+        )
 
 
 def _owner(platform: Platform, caller: Caller, spec: JobSpec) -> tuple[str, int, int]:
@@ -264,9 +280,14 @@ def _check_dependencies(platform: Platform, text: str | None) -> None:
 # ------------------------------------------------------------ `mlrp submit` as typed
 
 
-def submit_request(
-    platform: Platform,
-    caller: Caller,
+def submit_request(platform: Platform, caller: Caller, **request: Any) -> Receipt:
+    """`mlrp submit` / `mlrp run` as the user typed them (see request_fields), parsed
+    here, then submitted as `submit`."""
+    return submit(platform, caller, job_spec(request_fields(platform.clock(), **request)))
+
+
+def request_fields(
+    now: float,
     *,
     command: str,
     options: list[str],
@@ -277,27 +298,26 @@ def submit_request(
     file_text: str | None = None,
     as_user: str | None = None,
     after_double_dash: bool = False,
-) -> Receipt:
-    """`mlrp submit` / `mlrp run` as the user typed them (see
-    mlrp.parsing.request.spec_from_request): parsed here, then submitted as `submit`.
-    Nothing here opens a path the caller names: a script comes as its text.
+) -> dict[str, object]:
+    """The JobSpec fields of `mlrp submit` / `mlrp run` as typed (see
+    mlrp.parsing.request.spec_from_request). Nothing here opens a path the caller
+    names: a script comes as its text.
 
     Wall-clock times (--begin 16:00) are read in the caller's zone: its TZ, or the
     machine's /etc/localtime when it has none, as the CLI would have read them."""
     with _time_zone(environ.get("TZ")):
-        fields = spec_from_request(
+        return spec_from_request(
             command,
             options,
             rest,
             environ=environ,
             workdir=workdir,
-            now=platform.clock(),
+            now=now,
             file_name=file_name,
             file_text=file_text,
             as_user=as_user,
             after_double_dash=after_double_dash,
         )
-    return submit(platform, caller, job_spec(fields))
 
 
 def job_spec(fields: Mapping[str, object]) -> JobSpec:

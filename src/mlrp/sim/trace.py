@@ -323,7 +323,7 @@ def _parsable_tres(where: str, column: str, value: str) -> int:
         if not sep:
             raise InvalidSpec(f"{where}: bad {column} entry {item!r} (expected NAME=COUNT)")
         if name.strip().lower().startswith("gres/gpu"):
-            if not count.strip().isdigit():
+            if not (count.strip().isascii() and count.strip().isdigit()):
                 raise InvalidSpec(f"{where}: bad GPU count {count!r} in {column}")
             entries.append((name, int(count)))
     return tres_gpus(entries)

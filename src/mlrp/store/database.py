@@ -285,6 +285,31 @@ class Store:
                 rows,
             )
 
+    # --- jobs of an external engine --------------------------------------------------
+
+    def record_external(self, rows: Sequence[tuple[int, str, JobSpec, float]]) -> None:
+        """(engine job id, user, spec, submit time) of jobs handed to an engine."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO external_jobs (job_id, user, spec, submit_time) "
+                "VALUES (?, ?, ?, ?)",
+                [(job_id, user, spec.model_dump_json(), at) for job_id, user, spec, at in rows],
+            )
+
+    def external_specs(self, job_ids: Iterable[int]) -> dict[int, JobSpec]:
+        """The specs recorded for those of `job_ids` that are known."""
+        ids = sorted(set(job_ids))
+        found: dict[int, JobSpec] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" for _ in chunk)
+            rows = self.db.execute(
+                f"SELECT job_id, spec FROM external_jobs WHERE job_id IN ({marks})", chunk
+            )
+            for row in rows:
+                found[row["job_id"]] = JobSpec.model_validate_json(row["spec"])
+        return found
+
     # --- usage -------------------------------------------------------------------------
 
     def usage(self) -> dict[tuple[str, str], float]:

@@ -54,6 +54,15 @@ CREATE TABLE IF NOT EXISTS usage (
     PRIMARY KEY (account, user)
 );
 
+-- Jobs handed to an external engine (the Slurm backend), by the engine's job id: the
+-- spec as submitted, which the engine does not keep (command, environment).
+CREATE TABLE IF NOT EXISTS external_jobs (
+    job_id INTEGER PRIMARY KEY,
+    user TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    submit_time REAL NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
