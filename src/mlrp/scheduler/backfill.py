@@ -144,6 +144,7 @@ class Machine:
     __slots__ = (
         "_bounds",
         "_buckets",
+        "_busy_ends",
         "_busy_until",
         "_capacity",
         "_free",
@@ -195,6 +196,14 @@ class Machine:
         for g in layout.held:  # held by a job the pass does not know: never frees up
             busy.setdefault(g, math.inf)
         self._busy_until = busy  # only GPUs busy now
+        # (node, key) -> the expected ends of its busy GPUs, ascending (inf: held)
+        self._busy_ends: dict[tuple[int, str], list[float]] = {}
+        for g, t in busy.items():
+            node = self._node_of[g]
+            self._busy_ends.setdefault((node, model[g]), []).append(t)
+            self._busy_ends.setdefault((node, _ANY), []).append(t)
+        for ends in self._busy_ends.values():
+            ends.sort()
         busy_models = Counter(map(model.__getitem__, busy))
         self._free_count: Counter[str] = Counter(self._capacity)
         self._free_count.subtract(busy_models)
@@ -236,10 +245,14 @@ class Machine:
         other._topology = self._topology
         other.now = now
         busy = self._busy_until
-        if busy and min(busy.values()) < now:  # a job past its expected end
+        if busy and min(busy.values()) < now:  # a job past its expected end: frees up now
             other._busy_until = {g: max(t, now) for g, t in busy.items()}
+            other._busy_ends = {
+                where: [max(t, now) for t in ends] for where, ends in self._busy_ends.items()
+            }
         else:
             other._busy_until = busy.copy()
+            other._busy_ends = {where: ends.copy() for where, ends in self._busy_ends.items()}
         other._free_count = self._free_count.copy()
         other._free = self._free.copy()
         other._node_free = [counts.copy() for counts in self._node_free]
@@ -369,14 +382,20 @@ class Machine:
             self._free.remove(g)
             self._count(g, -1)
             self._busy_until[g] = end
+            node = self._node_of[g]
+            for key in (self._model[g], _ANY):
+                bisect.insort(self._busy_ends.setdefault((node, key), []), end)
 
     def release(self, gpus: Sequence[int]) -> None:
         """`gpus` (busy now) are free again: their job ended."""
         self._bounds.clear()
         for g in gpus:
-            del self._busy_until[g]
+            end = self._busy_until.pop(g)
             self._free.add(g)
             self._count(g, +1)
+            node = self._node_of[g]
+            for key in (self._model[g], _ANY):
+                self._busy_ends[(node, key)].remove(end)
 
     def _count(self, g: int, change: int) -> None:
         node = self._node_of[g]
@@ -399,12 +418,20 @@ class Machine:
         on the node changes them."""
         cached = self._node_release.get((node, key))
         if cached is None:
-            busy, now = self._busy_until, self.now
-            cached = sorted([busy.get(g, now) for g in self._node_pool[node].get(key, ())])
-            while cached and cached[-1] == math.inf:
-                cached.pop()
+            now = self.now
+            cached = [now] * self._node_free[node].get(key, 0)
+            cached += [max(t, now) for t in self._busy_ends.get((node, key), ()) if t < math.inf]
             self._node_release[(node, key)] = cached
         return cached
+
+    def _bound(self, node: int, key: str, n: int) -> float:
+        """When the node's n-th GPU of that key frees up (inf: never)."""
+        free = self._node_free[node].get(key, 0)
+        if n <= free:
+            return self.now
+        ends = self._busy_ends.get((node, key), ())
+        k = n - free - 1
+        return max(ends[k], self.now) if k < len(ends) else math.inf
 
     def _conflicts(self, gpu: int, start: float, end: float) -> bool:
         return any(s < end and start < e for s, e in self._reserved.get(gpu, ()))
@@ -450,9 +477,9 @@ class Machine:
             bounds = []
             for node, pools in enumerate(self._node_pool):
                 if len(pools.get(key, ())) >= n:
-                    releases = self._releases(node, key)
-                    if len(releases) >= n:
-                        bounds.append((releases[n - 1], node))
+                    bound = self._bound(node, key, n)
+                    if bound < math.inf:
+                        bounds.append((bound, node))
             bounds.sort()
             self._bounds[(key, n)] = bounds
         best: tuple[float, tuple[int, ...]] | None = None
