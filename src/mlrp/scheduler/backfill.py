@@ -158,6 +158,7 @@ class Machine:
         "_node_pool",
         "_node_release",
         "_reserved",
+        "_shared_ends",
         "_topology",
         "now",
         "reservations",
@@ -204,6 +205,7 @@ class Machine:
             self._busy_ends.setdefault((node, _ANY), []).append(t)
         for ends in self._busy_ends.values():
             ends.sort()
+        self._shared_ends: set[tuple[int, str]] = set()  # lists another Machine also holds
         busy_models = Counter(map(model.__getitem__, busy))
         self._free_count: Counter[str] = Counter(self._capacity)
         self._free_count.subtract(busy_models)
@@ -250,9 +252,13 @@ class Machine:
             other._busy_ends = {
                 where: [max(t, now) for t in ends] for where, ends in self._busy_ends.items()
             }
+            other._shared_ends = set()
         else:
             other._busy_until = busy.copy()
-            other._busy_ends = {where: ends.copy() for where, ends in self._busy_ends.items()}
+            # copy on write: both hold the lists until one of them changes one
+            other._busy_ends = dict(self._busy_ends)
+            self._shared_ends = set(self._busy_ends)
+            other._shared_ends = set(self._busy_ends)
         other._free_count = self._free_count.copy()
         other._free = self._free.copy()
         other._node_free = [counts.copy() for counts in self._node_free]
@@ -384,7 +390,7 @@ class Machine:
             self._busy_until[g] = end
             node = self._node_of[g]
             for key in (self._model[g], _ANY):
-                bisect.insort(self._busy_ends.setdefault((node, key), []), end)
+                bisect.insort(self._own_ends(node, key), end)
 
     def release(self, gpus: Sequence[int]) -> None:
         """`gpus` (busy now) are free again: their job ended."""
@@ -395,7 +401,15 @@ class Machine:
             self._count(g, +1)
             node = self._node_of[g]
             for key in (self._model[g], _ANY):
-                self._busy_ends[(node, key)].remove(end)
+                self._own_ends(node, key).remove(end)
+
+    def _own_ends(self, node: int, key: str) -> list[float]:
+        """The (node, key) busy ends, copied first if another Machine holds them too."""
+        where = (node, key)
+        if where in self._shared_ends:
+            self._shared_ends.discard(where)
+            self._busy_ends[where] = list(self._busy_ends[where])
+        return self._busy_ends.setdefault(where, [])
 
     def _count(self, g: int, change: int) -> None:
         node = self._node_of[g]

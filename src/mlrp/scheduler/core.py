@@ -60,6 +60,9 @@ _Priority = tuple[Factors, float]  # factors, total
 _Row = tuple[Reason, float | None, _Priority | None]  # reason, expected start, priority
 
 
+_ACCOUNT_USER = operator.attrgetter("account", "user")
+
+
 def _usage_with_jobs(
     snapshot: Snapshot, pending: Iterable[QueuedJob]
 ) -> dict[tuple[str, str], float]:
@@ -68,7 +71,7 @@ def _usage_with_jobs(
     has any usage."""
     usage = dict(snapshot.usage)
     keys = {(job.account, job.user) for job in pending}
-    keys.update((running.account, running.user) for running in snapshot.running)
+    keys.update(map(_ACCOUNT_USER, snapshot.running))
     usage.update(dict.fromkeys(keys - usage.keys(), 0.0))
     return usage
 
@@ -169,9 +172,11 @@ class _Pass:
         machine = self.machine
         counters = self.counters
         rows = self.rows
-        running_names = {(r.user, r.name) for r in self.snapshot.running}
+        # (user, name) of every running or started job: only singletons need it
+        running_names: set[tuple[str, str]] | None = None
         dependency_states = self.snapshot.dependency_states
         claimed_singletons: set[tuple[str, str]] = set()
+        started_jobs: list[QueuedJob] = []
         blocked = False  # a job above is blocked by resources
         total_gpus = machine.total
         free_any = machine.free_count(None)
@@ -210,7 +215,13 @@ class _Pass:
                 continue
             reason: Reason | None = None
             if job.class_key is None:
-                reason = eligibility_reason(job, now, dependency_states, running_names)
+                names: set[tuple[str, str]] = set()
+                if job.singleton:
+                    if running_names is None:
+                        running_names = {(r.user, r.name) for r in self.snapshot.running}
+                        running_names.update((s.user, s.name) for s in started_jobs)
+                    names = running_names
+                reason = eligibility_reason(job, now, dependency_states, names)
                 if reason is None and job.yield_to is not None:
                     if pending_ids is None:
                         pending_ids = {j.id for j in self.snapshot.pending}
@@ -249,7 +260,9 @@ class _Pass:
                     machine.start(gpus, end)
                     free_any -= n
                     counters.add_job(job)
-                    running_names.add((job.user, job.name))
+                    started_jobs.append(job)
+                    if running_names is not None:
+                        running_names.add((job.user, job.name))
                     breakdown = self.context.make_breakdown(*evaluated, job.nice)
                     self.starts.append(Start(job.id, gpus, breakdown))
                     advance(c, k + 1)
