@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from slurm_support import Cluster, UserCli, eventually, user_cli, wait_state
@@ -211,11 +212,19 @@ def test_jobs_submitted_with_sbatch_are_shown_too(
         "sbatch", "--parsable", "-H", "-J", "plain-sbatch", f"--chdir={workdir}", "--wrap", "true"
     )
     job_id = int(done.stdout.strip())
-    rows = eventually(
-        lambda: [
-            r for r in json.loads(slurm_daemon.cli("queue", "--json").out) if r["id"] == job_id
-        ]
-    )
+    errors: list[str] = []
+
+    def listed() -> list[dict[str, Any]]:
+        result = slurm_daemon.cli("queue", "--json")
+        if result.code != 0:  # a busy slurmctld may not answer in time: ask again
+            errors.append(result.err)
+            return []
+        return [r for r in json.loads(result.out) if r["id"] == job_id]
+
+    try:
+        rows = eventually(listed, what="the job in mlrp queue")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; last errors: {errors[-3:]}") from None
     assert (rows[0]["name"], rows[0]["state"], rows[0]["reason"]) == (
         "plain-sbatch", "PENDING", "JobHeldUser",
     )  # fmt: skip

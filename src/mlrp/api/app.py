@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
-from mlrp import __version__
+from mlrp import __version__, web
 from mlrp.api import auth, auth_routes
 from mlrp.api.schemas import (
     Affected,
@@ -61,6 +61,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.include_router(router)
     app.include_router(auth_routes.router)
+    web.install(app)  # the web UI: pages, static files, event streams (mlrp.web)
     auth.install(app, access or auth.Access(Roles(backend.admins, multi_user=backend.multi_user)))
     return app
 
