@@ -57,11 +57,13 @@ class Lab:
         self.gamma = daemon.submit(
             "--as-user", "u2", "-J", "gamma", "--gpus", "2", "--", *self.gates[1].command()
         )
+        # gamma must start before beta2 is queued: beta2 (larger, so ahead of it) would
+        # otherwise hold the GPUs for itself
+        daemon.wait(self.mine, {"RUNNING"})
+        daemon.wait(self.gamma, {"RUNNING"})
         self.beta2 = daemon.submit("--as-user", "u2", "-J", "beta", "--gpus", "8", "--", "true")
         self.done = daemon.submit("-J", "done", "--", "true")
         daemon.wait(self.done)
-        daemon.wait(self.mine, {"RUNNING"})
-        daemon.wait(self.gamma, {"RUNNING"})
         wait_reason(daemon, self.beta1, "JobHeldUser")
         wait_reason(daemon, self.beta2, "Resources")
 

@@ -7,6 +7,7 @@ status of the MlrpError subclass (see mlrp.errors).
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -38,6 +39,8 @@ from mlrp.services.backend import Backend, Listing
 from mlrp.services.identity import Caller
 from mlrp.services.roles import Roles
 
+log = logging.getLogger("mlrp.api")
+
 
 def create_app(
     backend: Backend,
@@ -59,11 +62,19 @@ def create_app(
     app.state.on_stop = on_stop
     app.add_exception_handler(MlrpError, _mlrp_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected_error)
     app.include_router(router)
     app.include_router(auth_routes.router)
     web.install(app)  # the web UI: pages, static files, event streams (mlrp.web)
     auth.install(app, access or auth.Access(Roles(backend.admins, multi_user=backend.multi_user)))
     return app
+
+
+async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    """A bug, not bad input: logged with its traceback, answered in the one error shape."""
+    log.error("%s %s failed", request.method, request.url.path, exc_info=error)
+    message = "internal error: the daemon's log has the details; please report it"
+    return _error(500, "internal", message)
 
 
 async def _mlrp_error(_: Request, error: MlrpError) -> JSONResponse:
