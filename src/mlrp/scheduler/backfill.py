@@ -23,6 +23,7 @@ GPUs of one node, not of the cluster: a pass over thousands of nodes stays cheap
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -526,8 +527,10 @@ class Machine:
     ) -> tuple[float, tuple[int, ...]] | None:
         """Sweep the release times of the whole pool, earliest first, until a switch has
         enough GPUs free for the whole duration."""
-        pool = [g for pools in self._node_pool for g in pools.get(key, ())]
-        releases = sorted(t for t in map(self._release_time, pool) if t < math.inf)
+        now = self.now
+        ends = (self._busy_ends.get((node, key), ()) for node in range(len(self._node_pool)))
+        releases = [now] * self._free_count.get(key, 0)  # the free GPUs, then the busy ones
+        releases += sorted(max(t, now) for t in itertools.chain.from_iterable(ends) if t < math.inf)
         if len(releases) < n:
             return None
         first = releases[n - 1]
@@ -537,12 +540,19 @@ class Machine:
             times.update(e for _, e in spans if e > first)
         # GPUs of the pool under a reservation: the only ones that may be released by t
         # and still not usable from t
-        reserved = [g for g in pool if g in self._reserved]
+        busy = self._busy_until
+        reserved = [
+            (busy.get(g, now), spans)
+            for g, spans in self._reserved.items()
+            if key == _ANY or self._model[g] == key
+        ]
         for t in sorted(times):
             end = t + duration
             released = bisect.bisect_right(releases, t)
             blocked = sum(
-                1 for g in reserved if self._release_time(g) <= t and self._conflicts(g, t, end)
+                1
+                for release, spans in reserved
+                if release <= t and any(s < end and t < e for s, e in spans)
             )
             if released - blocked < n:
                 continue  # too few GPUs usable from t, wherever they are
