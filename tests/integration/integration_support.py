@@ -12,13 +12,13 @@ import os
 import shlex
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import psutil
 
-from daemon_harness import Daemon, kill_leftovers, short_tempdir
+from daemon_harness import Daemon, eventually, kill_leftovers, short_tempdir
 from mlrp.errors import MlrpError
 
 T = TypeVar("T")
@@ -42,18 +42,6 @@ def private_daemon(config: str | None = None) -> Iterator[Daemon]:
         daemon.stop()
         kill_leftovers(home)
         shutil.rmtree(home, ignore_errors=True)
-
-
-def eventually(check: Callable[[], T], *, timeout: float = 30.0, what: str = "it") -> T:
-    """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what} after {timeout:.0f} s")
-        time.sleep(0.05)
 
 
 def show(daemon: Daemon, job_id: int) -> dict[str, Any]:

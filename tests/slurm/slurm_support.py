@@ -12,19 +12,20 @@ other test folders import.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import site
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import mlrp
 from daemon_harness import Daemon, kill_leftovers, short_tempdir
+from daemon_harness import eventually as harness_eventually
 from mlrp.errors import MlrpError
 
 T = TypeVar("T")
@@ -112,16 +113,8 @@ def running_daemon(config: str, *, mode: str = "personal") -> Iterator[Daemon]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def eventually(check: Callable[[], T], *, timeout: float = 60.0, what: str = "it") -> T:
-    """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what} after {timeout:.0f} s")
-        time.sleep(0.1)
+# Slurm's answers can take a while on a loaded machine
+eventually = functools.partial(harness_eventually, timeout=60.0, every=0.1)
 
 
 def wait_state(

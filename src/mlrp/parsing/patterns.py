@@ -17,6 +17,10 @@ Unknown letters are left exactly as written. Pure; never raises.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the CLI imports this module; it must not load pydantic
+    from mlrp.models.jobs import Job
 
 NO_ARRAY_TASK = "4294967294"
 """What Slurm writes for %a when the job is not an array task (NO_VAL - 1)."""
@@ -62,3 +66,16 @@ def expand_filename(
 def _pad(width: str) -> int:
     digits = width.lstrip("0")
     return _MAX_PAD if len(digits) > 2 else min(int(digits or "0"), _MAX_PAD)
+
+
+def expand_for_job(pattern: str, job: Job, node: str = "localhost") -> str:
+    """The --output/--error path that `pattern` names for this job on `node`."""
+    return expand_filename(
+        pattern,
+        job_id=job.id,
+        array_job_id=job.array_job_id,
+        array_task_id=job.array_task_id,
+        name=job.name,
+        user=job.user,
+        node=node,
+    )

@@ -22,7 +22,7 @@ from mlrp.executors.environment import job_environment
 from mlrp.models.jobs import Job
 from mlrp.models.reasons import Reason
 from mlrp.models.states import JobState
-from mlrp.parsing.patterns import expand_filename
+from mlrp.parsing.patterns import expand_for_job
 from mlrp.paths import jobs_dir
 from mlrp.scheduler import PriorityBreakdown
 from mlrp.services import accounting
@@ -66,15 +66,7 @@ def log_paths(platform: Platform, job: Job) -> tuple[Path, Path]:
 def _expand(job: Job, pattern: str | None, node: str) -> Path | None:
     if pattern is None:
         return None
-    name = expand_filename(
-        pattern,
-        job_id=job.id,
-        array_job_id=job.array_job_id,
-        array_task_id=job.array_task_id,
-        name=job.name,
-        user=job.user,
-        node=node,
-    )
+    name = expand_for_job(pattern, job, node)
     path = Path(name)
     return path if path.is_absolute() else Path(workdir_of(job)) / path
 

@@ -19,7 +19,7 @@ from mlrp.models.jobs import Job, JobSpec
 from mlrp.models.reasons import Reason
 from mlrp.models.states import JobState
 from mlrp.parsing.arrays import parse_array
-from mlrp.parsing.patterns import expand_filename
+from mlrp.parsing.patterns import expand_for_job
 from mlrp.parsing.topology import expand_hostlist
 from mlrp.slurm.records import SlurmJob
 from mlrp.slurm.states import job_state, pending_reason
@@ -122,13 +122,5 @@ def log_paths(job: Job) -> tuple[str, str]:
 
 def _path(job: Job, pattern: str) -> str:
     hosts = expand_hostlist(job.nodelist) if job.nodelist else []
-    path = expand_filename(
-        pattern,
-        job_id=job.id,
-        array_job_id=job.array_job_id,
-        array_task_id=job.array_task_id,
-        name=job.name,
-        user=job.user,
-        node=hosts[0] if hosts else "localhost",
-    )
+    path = expand_for_job(pattern, job, hosts[0] if hosts else "localhost")
     return os.path.join(job.spec.workdir or "/", path)
