@@ -25,3 +25,11 @@ def test_a_bug_is_a_json_500_that_says_where_to_look(monkeypatch: pytest.MonkeyP
         assert code == "internal" and "daemon's log" in message
         assert "a bug" not in reply.text  # no internals leak to the caller
         assert client.get("/api/v1/whoami").status_code == 200  # and the daemon goes on
+
+
+def test_a_user_name_with_a_nul_is_an_unknown_user_not_a_crash() -> None:
+    with api_world() as world:
+        reply = world.unix().post("/api/v1/tokens", json={"name": "x", "user": "a\u0000b"})
+    assert reply.status_code == 404
+    code, message = error_of(reply)
+    assert code == "not_found" and "no Unix user named" in message

@@ -55,5 +55,5 @@ def caller_from_uid(uid: int, gid: int, admins: list[str]) -> Caller:
 def lookup_user(name: str) -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(name)
-    except KeyError as e:
+    except (KeyError, ValueError) as e:  # ValueError: a NUL in the name
         raise NotFound(f"no Unix user named {name!r} on this machine") from e

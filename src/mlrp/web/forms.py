@@ -105,7 +105,7 @@ def login_environment(user: str) -> tuple[str, dict[str, str]]:
     """(home directory, environment) of a fresh login of `user`."""
     try:
         entry = pwd.getpwnam(user)
-    except KeyError as e:
+    except (KeyError, ValueError) as e:  # ValueError: a NUL in the name
         raise InvalidSpec(f"no Unix user named {user!r} on this machine") from e
     home = entry.pw_dir or "/"
     environ = {
