@@ -34,6 +34,10 @@ class Result:
     out: str
     err: str
 
+    @property
+    def text(self) -> str:
+        return f"exit {self.code}\nstdout:\n{self.out}\nstderr:\n{self.err}"
+
 
 @dataclass
 class Daemon:

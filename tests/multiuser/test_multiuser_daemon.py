@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 
 import mlrp
-from daemon_harness import Daemon
+from daemon_harness import Daemon, Result
 from mlrp.models.states import JobState
 
 
@@ -62,17 +62,6 @@ SLEEP = ["--", "sleep", "300"]
 
 
 # ----------------------------------------------------------------------------- fixtures
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        return f"exit {self.code}\nstdout:\n{self.out}\nstderr:\n{self.err}"
 
 
 @dataclass

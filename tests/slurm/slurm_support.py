@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import mlrp
-from daemon_harness import Daemon, kill_leftovers, short_tempdir
+from daemon_harness import Daemon, Result, kill_leftovers, short_tempdir
 from daemon_harness import eventually as harness_eventually
 from mlrp.errors import MlrpError
 
@@ -152,17 +152,6 @@ class UserCli:
             stdin=subprocess.DEVNULL,
         )  # fmt: skip
         return Result(proc.returncode, proc.stdout, proc.stderr)
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        return f"exit {self.code}\nstdout:\n{self.out}\nstderr:\n{self.err}"
 
 
 def user_cli(user: str) -> UserCli | None:
