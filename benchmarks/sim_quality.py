@@ -1,5 +1,6 @@
-"""Scheduling quality on a real trace: the default policy against FIFO and against
-multifactor without backfill, side by side in one run, through the simulator.
+"""Scheduling quality on a real trace: the default policy against FIFO, against
+multifactor without backfill and against the default without fair-share preemption,
+side by side in one run, through the simulator.
 
     .venv/bin/python benchmarks/sim_quality.py                       # full Philly trace
     .venv/bin/python benchmarks/sim_quality.py --limit 20000 --plot docs/sim-quality.png
@@ -11,8 +12,10 @@ Jain's index over 7-day windows, the longest wait of a large gang job, and how c
 backlogged teams came to their entitled share: for every (team, day) in which the team
 had a job pending all day, its share of that day's GPU time against its entitlement;
 "under-served" counts those that got less than 90% of the entitlement, with the mean
-and worst shortfall. The ratios FIFO / default and no-backfill / default follow, and the
-wall time of each replay (the simulator's own speed).
+and worst shortfall ("over" those that got more than 110%: GPUs the other teams left).
+Preemptions and the GPU time they lost (jobs checkpoint every hour) come last. The
+ratios of each policy to the default follow, and the wall time of each replay (the
+simulator's own speed).
 """
 
 from __future__ import annotations
@@ -26,14 +29,14 @@ from typing import Any
 from mlrp.cli.sim import duration_text as days
 from mlrp.sim import parse_cluster, read_trace, simulate, summarize
 
-POLICIES = ("default", "fifo", "nobackfill")
+POLICIES = ("default", "fifo", "nobackfill", "nopreempt")
 DEFAULT_TRACE = Path(__file__).resolve().parent.parent.parent / "shared/traces/philly.csv"
 
 
-def under_served(summary: Any) -> tuple[int, int, float, float]:
+def under_served(summary: Any) -> tuple[int, int, float, float, int]:
     """(backlogged team-days, those under 90% of the entitlement, mean shortfall of
-    those as a fraction of the entitlement, worst shortfall)."""
-    total = 0
+    those as a fraction of the entitlement, worst shortfall, those over 110%)."""
+    total = over = 0
     short: list[float] = []
     for window in summary.windows:
         for account in window.backlogged:
@@ -44,8 +47,9 @@ def under_served(summary: Any) -> tuple[int, int, float, float]:
             ratio = window.share(account) / entitled
             if ratio < 0.9:
                 short.append(1.0 - ratio)
+            over += ratio > 1.1
     mean = sum(short) / len(short) if short else 0.0
-    return total, len(short), mean, max(short, default=0.0)
+    return total, len(short), mean, max(short, default=0.0), over
 
 
 def main() -> int:
@@ -68,7 +72,7 @@ def main() -> int:
         wall = time.perf_counter() - t0
         summary = summarize(result)
         o = summary.overall
-        backlogged, short, mean_short, worst = under_served(summary)
+        backlogged, short, mean_short, worst, over = under_served(summary)
         rows[policy] = {
             "jct_avg": o["jct_avg_s"],
             "jct_med": o["jct_median_s"],
@@ -84,6 +88,9 @@ def main() -> int:
             "short": short,
             "mean_short": mean_short,
             "worst": worst,
+            "over": over,
+            "preemptions": o["preemptions"],
+            "lost": o["lost_fraction"],
             "wall": wall,
             "passes": result.passes,
         }
@@ -95,7 +102,7 @@ def main() -> int:
     header = (
         f"{'POLICY':<11}{'JCT_AVG':>9}{'JCT_MED':>9}{'JCT_P99':>9}{'WAIT_AVG':>9}"
         f"{'WAIT_P99':>9}{'GPU_UTIL':>9}{'UTIL_ARR':>9}{'MAKESPAN':>9}{'JAIN_7D':>8}{'GANG_MAX':>9}"
-        f"{'UNDER90%':>14}{'WALL_S':>8}"
+        f"{'UNDER90%':>14}{'OVER110%':>9}{'PREEMPT':>8}{'LOST':>7}{'WALL_S':>8}"
     )
     print(header)
     for policy, r in rows.items():
@@ -103,10 +110,11 @@ def main() -> int:
             f"{policy:<11}{days(r['jct_avg']):>9}{days(r['jct_med']):>9}"
             f"{days(r['jct_p99']):>9}{days(r['wait_avg']):>9}{days(r['wait_p99']):>9}"
             f"{r['util']:>9.1%}{r['util_arrivals']:>9.1%}{days(r['makespan']):>9}{r['jain']:>8.3f}"
-            f"{days(r['gang_wait']):>9}{r['short']:>7}/{r['backlogged']:<6}{r['wall']:>8.1f}"
+            f"{days(r['gang_wait']):>9}{r['short']:>7}/{r['backlogged']:<6}{r['over']:>9}"
+            f"{r['preemptions']:>8}{r['lost']:>7.2%}{r['wall']:>8.1f}"
         )
     base = rows["default"]
-    for policy in ("fifo", "nobackfill"):
+    for policy in POLICIES[1:]:
         r = rows[policy]
         print(
             f"{policy} / default: average JCT {r['jct_avg'] / base['jct_avg']:.2f}x, "

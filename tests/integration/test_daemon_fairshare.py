@@ -18,6 +18,7 @@ grace = 1
 
 [scheduler]
 half_life = 30
+fairshare_preemption = false  # here only the order of the queue is under test
 
 [[scheduler.accounts]]
 name = "a"

@@ -23,6 +23,7 @@ def policy(**kw: Any) -> Policy:
     kw.setdefault("partitions", [Partition(name="batch")])
     kw.setdefault("qos", [Qos(name="normal")])
     kw.setdefault("reservations", 1)  # textbook EASY unless a test asks for more
+    kw.setdefault("fairshare_preemption", False)  # only where a test asks for it
     return Policy(**kw)
 
 

@@ -25,6 +25,10 @@ MLRP = Path(sys.executable).with_name("mlrp")
 OVERALL_KEYS = {
     "jobs",
     "skipped",
+    "preemptions",
+    "lost_gpu_s",
+    "lost_fraction",
+    "checkpoint_s",
     "gpus",
     "makespan_s",
     "gpu_utilization",
@@ -142,7 +146,7 @@ def test_config_policy_sets_the_entitlement(
 ) -> None:
     policy = write_policy(
         tmp_path,
-        "[scheduler]\nbackfill = false\n"
+        "[scheduler]\nbackfill = false\nfairshare_preemption = false\n"
         "[[scheduler.accounts]]\nname = 'aa11'\nshares = 2\n"
         "[[scheduler.accounts]]\nname = 'bb22'\nshares = 1\n",
     )
@@ -162,7 +166,7 @@ def test_config_policy_is_what_runs(tmp_path: Path, capsys: pytest.CaptureFixtur
     # a config with fifo-like weights and no backfill gives the fifo preset's run
     policy = write_policy(
         tmp_path,
-        "[scheduler]\nbackfill = false\n"
+        "[scheduler]\nbackfill = false\nfairshare_preemption = false\n"
         "[scheduler.weights]\nage = 1000\nfairshare = 0\njob_size = 0\nqos = 0\npartition = 0\n"
         + "".join(f"[[scheduler.accounts]]\nname = '{a}'\n" for a in ("aa11", "bb22", "cc33")),
     )

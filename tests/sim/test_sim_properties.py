@@ -42,10 +42,13 @@ def test_every_job_finishes_within_capacity(
     assert sorted(r.id for r in result.records) == [j.id for j in jobs]  # all finished
     for r in result.records:
         job = jobs[r.id]
-        assert r.start >= job.submit and r.end == r.start + job.duration
-    # capacity: sweep starts and ends
+        ran = sum(end - start for start, end in r.runs)
+        assert r.start >= job.submit
+        assert ran == job.duration if not r.preempted_runs else ran >= job.duration
+    # capacity: sweep the starts and ends of every run
+    runs = [(start, end, r.gpus) for r in result.records for start, end in r.runs]
     events = sorted(
-        [(r.start, r.gpus) for r in result.records] + [(r.end, -r.gpus) for r in result.records],
+        [(start, gpus) for start, _, gpus in runs] + [(end, -gpus) for _, end, gpus in runs],
         key=lambda e: (e[0], e[1]),
     )
     in_use = 0
@@ -56,9 +59,10 @@ def test_every_job_finishes_within_capacity(
         assert len(set(r.gpu_ids)) == r.gpus  # gang: all its GPUs
         if r.gpus <= cluster.gpus_per_node:
             assert len({g // cluster.gpus_per_node for g in r.gpu_ids}) == 1  # one node
-    by_start = sorted(result.records, key=lambda r: r.start)
-    for i, a in enumerate(by_start):  # no GPU held by two jobs at once
-        for b in by_start[i + 1 :]:
-            if b.start >= a.end:
+    # no GPU held by two jobs at once (gpu_ids: those of each job's last run)
+    last_runs = sorted((r.runs[-1], r.gpu_ids) for r in result.records)
+    for i, ((_, a_end), a_gpus) in enumerate(last_runs):
+        for (b_start, _), b_gpus in last_runs[i + 1 :]:
+            if b_start >= a_end:
                 continue
-            assert not set(a.gpu_ids) & set(b.gpu_ids)
+            assert not set(a_gpus) & set(b_gpus)

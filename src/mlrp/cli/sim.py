@@ -51,7 +51,16 @@ _OVERALL_HEADERS = (
     "JAIN_7D",
     "JAIN_MIN",
 )
-_FAIRNESS_HEADERS = ("WINDOW", "BACKLOGGED", "DEV_ABS_MEAN", "DEV_MIN", "GANG", "GANG_WAIT_MAX")
+_FAIRNESS_HEADERS = (
+    "WINDOW",
+    "BACKLOGGED",
+    "DEV_ABS_MEAN",
+    "DEV_MIN",
+    "GANG",
+    "GANG_WAIT_MAX",
+    "PREEMPTIONS",
+    "LOST_GPU_TIME",
+)
 _ACCOUNT_HEADERS = (
     "ACCOUNT",
     "JOBS",
@@ -101,6 +110,12 @@ def register(sub: Any) -> None:
         help=f"least simulated seconds between scheduling passes (default {DEFAULT_INTERVAL:g})",
     )
     p.add_argument(
+        "--checkpoint",
+        default="1h",
+        help="how often jobs save their work, for what a preemption loses: 0 (never), "
+        "600, 30m, 1h (default 1h)",
+    )
+    p.add_argument(
         "--window", default="1d", help="share-over-time window: 3600, 30m, 12h, 1d (default 1d)"
     )
     p.add_argument(
@@ -117,8 +132,9 @@ def register(sub: Any) -> None:
 # --- values and formatting -----------------------------------------------------------
 
 
-def parse_window(text: str) -> float:
-    """Seconds of a `--window` value: a number of seconds, or one with s/m/h/d."""
+def parse_window(text: str, option: str = "--window", zero: bool = False) -> float:
+    """Seconds of a `--window` (or `option`) value: a number of seconds, or one with
+    s/m/h/d; above 0, or also 0 with `zero`."""
     value = text.strip().lower()
     scale = _WINDOW_UNITS.get(value[-1:])
     number = value[:-1] if scale is not None else value
@@ -126,8 +142,9 @@ def parse_window(text: str) -> float:
         seconds = float(number) * (scale or 1.0)
     except ValueError:
         seconds = math.nan
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise InvalidSpec(f"bad --window {text!r}: expected seconds > 0, or e.g. 30m, 12h, 1d")
+    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not zero):
+        least = ">= 0" if zero else "> 0"
+        raise InvalidSpec(f"bad {option} {text!r}: expected seconds {least}, or e.g. 30m, 12h, 1d")
     return seconds
 
 
@@ -229,6 +246,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     if args.policy is not None and args.config is not None:
         raise InvalidSpec("give --policy or --config, not both")
     window = parse_window(args.window)
+    checkpoint = parse_window(args.checkpoint, "--checkpoint", zero=True)
     cluster = parse_cluster(args.cluster)
     configured = config_policy(args.config) if args.config is not None else None
     if args.plot is not None:
@@ -243,13 +261,14 @@ def cmd_sim(args: argparse.Namespace) -> int:
         policy, added = with_trace_accounts(configured, [j.account for j in trace.jobs])
         _note_added(added)
     started = time.perf_counter()
-    result = _simulate(trace.jobs, cluster, policy, args, switches)
+    result = _simulate(trace.jobs, cluster, policy, args, checkpoint, switches)
     summary = summarize(result, window)
     overall = dict(summary.overall)
     overall.update(
         cluster=str(cluster),
         policy=args.policy or ("config" if configured is not None else "default"),
         passes=result.passes,
+        checkpoint_s=checkpoint,
         wall_s=round(time.perf_counter() - started, 3),
         trace_format=trace.format,
         trace_left_out=trace.left_out,
@@ -304,6 +323,7 @@ def _simulate(
     cluster: Cluster,
     policy: str | Policy,
     args: argparse.Namespace,
+    checkpoint: float,
     switches: tuple[Switch, ...] = (),
 ) -> SimResult:
     """`simulate`, with the progress line on a terminal (never with --json)."""
@@ -312,7 +332,13 @@ def _simulate(
     progress = ProgressLine(sys.stderr) if not args.json and sys.stderr.isatty() else None
     try:
         return simulate(
-            jobs, cluster, policy, interval=args.interval, progress=progress, switches=switches
+            jobs,
+            cluster,
+            policy,
+            interval=args.interval,
+            progress=progress,
+            switches=switches,
+            checkpoint_interval=checkpoint,
         )
     finally:
         if progress is not None:
@@ -336,7 +362,9 @@ def _print_tables(o: dict[str, Any], summary: Summary) -> None:
     print(
         f"\nBACKLOGGED: {duration_text(o['share_window_s'])} windows in which the account always "
         "had a job pending; DEV: its share of GPU time minus its entitlement in those windows; "
-        f"GANG: jobs of >= {o['gang_min_gpus']} GPUs."
+        f"GANG: jobs of >= {o['gang_min_gpus']} GPUs; LOST_GPU_TIME: "
+        f"work redone after preemptions (checkpoints every {duration_text(o['checkpoint_s'])}), "
+        "of all GPU time used."
     )
 
 
@@ -364,6 +392,8 @@ def _fairness_row(o: dict[str, Any]) -> list[str]:
         _percent(o["backlog_dev_min"], signed=True),
         f"{o['gang_jobs']}",
         duration_text(o["gang_wait_max_s"]),
+        f"{o['preemptions']}",
+        f"{o['lost_fraction']:.2%}",
     ]
 
 

@@ -115,6 +115,10 @@ class Policy(BaseModel):
     # EASY: how many top blocked jobs get reservations. Four, not one: large jobs of
     # accounts below the top one are not starved by small ones backfilling around them.
     reservations: int = Field(default=4, ge=1)
+    # A job of an account below its fair share may preempt jobs of accounts above theirs
+    # (scheduler/fair_preemption.py); the victims are requeued or cancelled as their
+    # QOS's preempt_mode says.
+    fairshare_preemption: bool = True
     # conservative: how many blocked jobs get reservations (Slurm's bf_max_job_test)
     backfill_depth: int = Field(default=500, ge=1)
     # Users not listed in any account may submit to the default account.

@@ -14,6 +14,7 @@ from mlrp.scheduler.eligibility import (
     dependency_status,
     eligibility_reason,
 )
+from mlrp.scheduler.fair_preemption import entitlements
 from mlrp.scheduler.fairshare import ShareRow, decay, fairshare_factors, share_tree
 from mlrp.scheduler.limits import LimitCounters, would_exceed
 from mlrp.scheduler.placement import choose_gpus, place
@@ -55,6 +56,7 @@ __all__ = [
     "dependency_reason",
     "dependency_status",
     "eligibility_reason",
+    "entitlements",
     "fairshare_factors",
     "place",
     "prioritize",

@@ -139,6 +139,38 @@ def _buckets(
     return buckets
 
 
+class _Bounds:
+    """A Machine's cache, for one (key, n): (when the node's n-th GPU of the key frees
+    up, node) for every node where that ever happens, ascending (`order`), each node's
+    entry (`at`), and the nodes whose GPUs changed since (`stale`)."""
+
+    __slots__ = ("at", "order", "stale")
+
+    def __init__(self, machine: Machine, key: str, n: int) -> None:
+        self.at: dict[int, float] = {}
+        for node, pools in enumerate(machine._node_pool):
+            if len(pools.get(key, ())) >= n:
+                bound = machine._bound(node, key, n)
+                if bound < math.inf:
+                    self.at[node] = bound
+        self.order = sorted((bound, node) for node, bound in self.at.items())
+        self.stale: set[int] = set()
+
+    def refresh(self, machine: Machine, key: str, n: int) -> None:
+        """Re-sort the stale nodes (same order as a new _Bounds: by bound, then node)."""
+        order, at = self.order, self.at
+        for node in self.stale:
+            old = at.pop(node, None)
+            if old is not None:
+                del order[bisect.bisect_left(order, (old, node))]
+            if len(machine._node_pool[node].get(key, ())) >= n:
+                bound = machine._bound(node, key, n)
+                if bound < math.inf:
+                    at[node] = bound
+                    bisect.insort(order, (bound, node))
+        self.stale.clear()
+
+
 class Machine:
     """The GPUs of one pass; mutated as the pass starts jobs and makes reservations."""
 
@@ -159,8 +191,10 @@ class Machine:
         "_node_pool",
         "_node_release",
         "_reserved",
+        "_reserved_nodes",
         "_shared_ends",
         "_topology",
+        "_unsorted",
         "now",
         "reservations",
     )
@@ -229,12 +263,14 @@ class Machine:
                 counts[model[g]] -= 1
                 counts[_ANY] -= 1
         self._buckets = _buckets(self._node_cap, node_free)
+        # buckets whose nodes may no longer be in node order: (key, free count)
+        self._unsorted: set[tuple[str, int]] = set()
         self._node_free = node_free
         self._node_release: dict[tuple[int, str], list[float]] = {}  # cache, see _releases
-        # (key, n) -> (time the node's n-th GPU frees up, node), ascending: a cache
-        self._bounds: dict[tuple[str, int], list[tuple[float, int]]] = {}
+        self._bounds: dict[tuple[str, int], _Bounds] = {}  # cache, see _sorted_bounds
         self.reservations: list[Reservation] = []
         self._reserved: dict[int, list[tuple[float, float]]] = {}
+        self._reserved_nodes: set[int] = set()  # nodes with a reserved GPU
 
     def copy(self, now: float) -> Machine:
         """This machine's GPUs as a new pass at `now` sees them: the same busy GPUs (a
@@ -263,11 +299,17 @@ class Machine:
         other._free_count = self._free_count.copy()
         other._free = self._free.copy()
         other._node_free = [counts.copy() for counts in self._node_free]
-        other._buckets = _buckets(self._node_cap, other._node_free)  # in node order, as new
+        for key, k in self._unsorted:  # in node order, as in a new Machine
+            bucket = self._buckets[key][k]
+            self._buckets[key][k] = dict.fromkeys(sorted(bucket))
+        self._unsorted.clear()
+        other._buckets = {key: [b.copy() for b in bs] for key, bs in self._buckets.items()}
+        other._unsorted = set()
         other._node_release = {}
         other._bounds = {}
         other.reservations = []
         other._reserved = {}
+        other._reserved_nodes = set()
         return other
 
     # --- what there is -----------------------------------------------------------------
@@ -384,7 +426,7 @@ class Machine:
 
     def start(self, gpus: Sequence[int], end: float) -> None:
         """`gpus` (free now) become busy until `end`."""
-        self._bounds.clear()
+        self._stale(gpus)
         for g in gpus:
             self._free.remove(g)
             self._count(g, -1)
@@ -395,7 +437,7 @@ class Machine:
 
     def release(self, gpus: Sequence[int]) -> None:
         """`gpus` (busy now) are free again: their job ended."""
-        self._bounds.clear()
+        self._stale(gpus)
         for g in gpus:
             end = self._busy_until.pop(g)
             self._free.add(g)
@@ -403,6 +445,13 @@ class Machine:
             node = self._node_of[g]
             for key in (self._model[g], _ANY):
                 self._own_ends(node, key).remove(end)
+
+    def _stale(self, gpus: Sequence[int]) -> None:
+        """The bounds of the nodes of `gpus` are about to change."""
+        if self._bounds:
+            nodes = {self._node_of[g] for g in gpus}
+            for bounds in self._bounds.values():
+                bounds.stale.update(nodes)
 
     def _own_ends(self, node: int, key: str) -> list[float]:
         """The (node, key) busy ends, copied first if another Machine holds them too."""
@@ -420,7 +469,10 @@ class Machine:
             buckets = self._buckets[key]
             del buckets[counts[key]][node]
             counts[key] += change
-            buckets[counts[key]][node] = None
+            bucket = buckets[counts[key]]
+            if bucket and node < next(reversed(bucket)):
+                self._unsorted.add((key, counts[key]))
+            bucket[node] = None
             self._node_release.pop((node, key), None)
 
     # --- later -------------------------------------------------------------------------
@@ -479,6 +531,7 @@ class Machine:
         self.reservations.append(reservation)
         for g in gpus:
             self._reserved.setdefault(g, []).append((start, reservation.end))
+            self._reserved_nodes.add(self._node_of[g])
         return reservation
 
     def _reserve_on_one_node(
@@ -486,25 +539,33 @@ class Machine:
     ) -> tuple[float, tuple[int, ...]] | None:
         """Nodes in order of the time their n-th GPU frees up (a lower bound of when the
         job could start there); the first exact fit found before the next node's bound
-        wins."""
-        bounds = self._bounds.get((key, n))
-        if bounds is None:  # kept until a start changes a release time
-            bounds = []
-            for node, pools in enumerate(self._node_pool):
-                if len(pools.get(key, ())) >= n:
-                    bound = self._bound(node, key, n)
-                    if bound < math.inf:
-                        bounds.append((bound, node))
-            bounds.sort()
-            self._bounds[(key, n)] = bounds
+        wins. A node without reservations fits at its bound."""
         best: tuple[float, tuple[int, ...]] | None = None
-        for bound, node in bounds:
+        reserved_nodes = self._reserved_nodes
+        for bound, node in self._sorted_bounds(key, n):
             if best is not None and bound >= best[0]:
                 break
-            found = self._earliest_on_node(node, key, n, duration, bound)
+            if node in reserved_nodes:
+                found = self._earliest_on_node(node, key, n, duration, bound)
+            else:  # n of its GPUs are free from `bound` on, for as long as needed
+                busy, now = self._busy_until, self.now
+                usable = [g for g in self._node_pool[node][key] if busy.get(g, now) <= bound]
+                chosen = choose_gpus(n, usable, self._node_groups[node])
+                found = None if chosen is None else (bound, chosen)
             if found is not None and (best is None or found[0] < best[0]):
                 best = found
         return best
+
+    def _sorted_bounds(self, key: str, n: int) -> list[tuple[float, int]]:
+        """(bound, node), ascending, for the nodes where `n` GPUs of `key` free up some
+        time (see _bound): kept between reservations of a pass; a start or release
+        re-sorts only its nodes."""
+        bounds = self._bounds.get((key, n))
+        if bounds is None:
+            bounds = self._bounds[(key, n)] = _Bounds(self, key, n)
+        elif bounds.stale:
+            bounds.refresh(self, key, n)
+        return bounds.order
 
     def _earliest_on_node(
         self, node: int, key: str, n: int, duration: float, bound: float

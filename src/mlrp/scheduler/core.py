@@ -15,7 +15,10 @@
 4. Without `policy.backfill`, once a job is blocked by resources nothing below it starts
    (it still gets a reservation, for its expected start).
 5. Preemption (preemption.py): a job blocked by resources whose QOS may preempt others
-   names the running jobs to stop so that it can start; it waits for them.
+   names the running jobs to stop so that it can start; it waits for them. First, with
+   `policy.fairshare_preemption`, the first blocked job of each account below its fair
+   share may stop jobs of accounts above theirs (fair_preemption.py); it then counts as
+   started on the GPUs they free (`Preemption.gpus`), and the walk goes on.
 
 A job that asks for more GPUs of a model than the cluster has (or for a model the
 cluster lacks) waits with reason Resources and never blocks anything.
@@ -49,11 +52,12 @@ from mlrp.scheduler.decisions import (
     Start,
 )
 from mlrp.scheduler.eligibility import eligibility_reason
+from mlrp.scheduler.fair_preemption import FairShares
 from mlrp.scheduler.fairshare import fairshare_factors
 from mlrp.scheduler.limits import LimitCounters
-from mlrp.scheduler.preemption import choose_victims, victim_pool
+from mlrp.scheduler.preemption import cheapest_victims, qos_victims, victim_pool
 from mlrp.scheduler.priority import Factors, PriorityContext
-from mlrp.scheduler.snapshot import QueuedJob, Snapshot
+from mlrp.scheduler.snapshot import QueuedJob, RunningJob, Snapshot
 from mlrp.scheduler.state import ClusterState
 
 _Priority = tuple[Factors, float]  # factors, total
@@ -154,6 +158,8 @@ class _Pass:
         self.dropped: list[tuple[list[QueuedJob], int, Reason | None]] = []
         self.starts: list[Start] = []
         self.preemptions: list[Preemption] = []
+        self.fair_victims: set[int] = set()  # running jobs stopped for fair share
+        self.running_by_id: dict[int, RunningJob] | None = None
 
     def priority(self, job: QueuedJob) -> _Priority:
         [evaluated] = self.context.evaluate((job,), self.now)
@@ -182,6 +188,12 @@ class _Pass:
         free_any = machine.free_count(None)
         victims_taken: set[int] = set()
         pool = victim_pool(self.snapshot)
+        fair = (
+            FairShares(policy, total_gpus, self.snapshot.running)
+            if policy.fairshare_preemption
+            else None
+        )
+        fair_tried: set[str] = set()  # accounts that looked for fair-share victims
         # (GPUs, model) -> the earliest end a job of that shape failed to be placed
         # with: a later job of the shape ending no sooner cannot be placed either, since
         # a pass only takes GPUs and adds reservations
@@ -260,6 +272,8 @@ class _Pass:
                     machine.start(gpus, end)
                     free_any -= n
                     counters.add_job(job)
+                    if fair is not None:
+                        fair.add(job.account, n)
                     started_jobs.append(job)
                     if running_names is not None:
                         running_names.add((job.user, job.name))
@@ -269,11 +283,23 @@ class _Pass:
                     continue
 
             # Blocked by resources.
+            if fair is not None and job.account not in fair_tried:
+                fair_tried.add(job.account)
+                preemption = self.preempt_for_fair_share(job, fair)
+                if preemption is not None:  # counted as started on the GPUs it frees
+                    self.preemptions.append(preemption)
+                    free_any = machine.free_count(None)
+                    counters.add_job(job)
+                    rows[job.id] = (Reason.RESOURCES, now, evaluated)
+                    advance(c, k + 1)
+                    continue
             waiting_for = Reason.RESOURCES
             if gpu_type is not None and machine.free_count(gpu_type) < n <= free_any:
                 waiting_for = Reason.GPU_MODEL_BUSY  # enough GPUs are free, not of its model
             victims = (
-                choose_victims(job, self.snapshot, machine, pool, victims_taken) if pool else []
+                qos_victims(job, self.snapshot, machine, pool, victims_taken, self.fair_victims)
+                if pool
+                else []
             )
             if victims:
                 victims_taken.update(victims)
@@ -297,6 +323,50 @@ class _Pass:
                 if nxt > k + 1:
                     self.dropped.append((members[k + 1 : nxt], 0, None))
                 advance(c, nxt)
+
+    def preempt_for_fair_share(self, job: QueuedJob, fair: FairShares) -> Preemption | None:
+        """Stop jobs of accounts above their fair share so that `job` (blocked by
+        resources) starts on their GPUs (fair_preemption.py): None when no such jobs
+        free a place for it that delays no reservation."""
+        if not fair.may_preempt(job):
+            return None
+        if self.running_by_id is None:
+            self.running_by_id = {r.id: r for r in self.snapshot.running}
+        by_id = self.running_by_id
+        machine = self.machine
+        now = self.now
+        chosen = cheapest_victims(
+            job,
+            machine,
+            now,
+            self.snapshot.running,
+            lambda victim: fair.may_stop(job, victim),
+            skip=self.fair_victims,
+            accept=lambda ids: fair.keeps_fair(job, (by_id[i] for i in ids)),
+        )
+        if not chosen:
+            return None
+        stopped = [by_id[i] for i in chosen]
+        for victim in stopped:
+            machine.release(victim.gpus)
+        gpu_type = job.gpu_type.lower() if job.gpu_type else None
+        end = now + job.time_limit
+        gpus = machine.try_place(job.gpus, gpu_type, end)
+        placed = set(gpus or ())
+        victims: list[RunningJob] = []
+        for victim in stopped:
+            if placed.intersection(victim.gpus):
+                victims.append(victim)
+            else:  # not needed after all (or no place): it keeps running
+                machine.start(victim.gpus, max(victim.start_time + victim.time_limit, now))
+        if gpus is None:
+            return None
+        machine.start(gpus, end)
+        for victim in victims:
+            fair.add(victim.account, -len(victim.gpus))
+            self.fair_victims.add(victim.id)
+        fair.add(job.account, job.gpus)
+        return Preemption(job.id, tuple(v.id for v in victims), gpus)
 
     def dropped_row(self, job: QueuedJob, reason: Reason | None) -> _Row:
         if reason is None:

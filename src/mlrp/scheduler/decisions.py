@@ -37,10 +37,14 @@ class PendingInfo:
 
 @dataclass(frozen=True, slots=True)
 class Preemption:
-    """`victims` (running job ids) are to be stopped so that `job_id` can start."""
+    """`victims` (running job ids) are to be stopped so that `job_id` can start.
+    `gpus`: where the job fits once they are gone (the pass counted it as started
+    there), for a fair-share preemption; empty for a QOS one, whose job waits for its
+    victims and is placed by a later pass."""
 
     job_id: int
     victims: tuple[int, ...]
+    gpus: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

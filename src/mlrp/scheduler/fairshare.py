@@ -337,6 +337,175 @@ class _Ranking:
         self.next_rank -= 1
 
 
+_EPS = 2.0**-53  # float64 unit roundoff
+# Usages outside [_TINY, _HUGE] (and shares above _MAX_SHARES) take the exact walk: the
+# float walk's error bound below needs normal, finite products and quotients.
+_TINY = 1e-290
+_HUGE = 1e290
+_MAX_SHARES = 2**53  # floats hold every integer up to here
+
+
+class _FloatRanking:
+    """Fair Tree's ranking (as _Ranking) for one tree shape, reused pass after pass:
+    built for a policy and a set of usage keys (which fix the tree's nodes), then
+    `factors(usage)` for any usages with those keys.
+
+    Level fair-shares are computed in floats, and compared exactly only where floats
+    cannot tell: a node's usage is a float sum of at most L exact leaf usages (L: the
+    user leaves), so its relative error is at most (L - 1) eps, and LF = (S_i * T) /
+    (S * U_i) adds three roundings: at most (2L + 2) eps in all (eps = 2^-53), shares
+    being exact in floats. Two float LFs further apart than `rtol` (over twice that)
+    are therefore ordered as the exact ones; a run of siblings closer than that (a near
+    tie) is sorted, and its ties found, with the exact LevelFs of _Levels."""
+
+    def __init__(self, tree: _Tree) -> None:
+        levels = _Levels(tree)
+        nodes = list(levels.usage)
+        index = {node: i for i, node in enumerate(nodes)}
+        self.nodes = nodes
+        self.is_user = [node[1] is not None for node in nodes]
+        self.share = [levels.shares(node) for node in nodes]
+        self.users = levels.users
+        # user leaves: (node index, (account, user))
+        self.leaves = [(i, (a, u)) for i, (a, u) in enumerate(nodes) if u is not None]
+        self.keys = dict(self.leaves)
+        # every sibling list: parent index (-1: the root), children, their shares' sum
+        self.levels = [
+            (-1 if parent is None else index[parent], [index[c] for c in kids])
+            for parent, kids in levels.children.items()
+        ]
+        self.total_shares = [sum(self.share[c] for c in kids) for _, kids in self.levels]
+        self.children = {parent: kids for parent, kids in self.levels}
+        # accounts, children before parents: _Levels adds an account after its subtree
+        self.accounts = [
+            (index[node], self.children[index[node]]) for node in nodes if node[1] is None
+        ]
+        self.parent_level = [0] * len(nodes)
+        for level, (_, kids) in enumerate(self.levels):
+            for c in kids:
+                self.parent_level[c] = level
+        self.rtol = 16 * (len(self.leaves) + 4) * _EPS
+        self.fits = max(self.total_shares, default=0) <= _MAX_SHARES
+
+    def factors(
+        self, usage: Mapping[tuple[str, str], float]
+    ) -> dict[tuple[str, str], float] | None:
+        """The factors of _Ranking for these usages; None where the floats could not
+        be trusted (a usage outside [_TINY, _HUGE]): the caller then walks exactly."""
+        if not self.fits:
+            return None
+        value = [0.0] * len(self.nodes)
+        get = usage.get
+        for i, key in self.leaves:
+            raw = get(key)
+            if raw is not None:
+                v = float(raw)
+                if v > 0:  # NaN and negatives count 0, as in _Tree and _exact_all
+                    if not _TINY <= v <= _HUGE:
+                        return None
+                    value[i] = v
+        for i, kids in self.accounts:
+            value[i] = sum([value[c] for c in kids])
+        lf = [math.inf] * len(self.nodes)
+        share = self.share
+        for (_, kids), total_shares in zip(self.levels, self.total_shares, strict=True):
+            total = sum([value[c] for c in kids])
+            if total > _HUGE:
+                return None
+            for c in kids:
+                u = value[c]
+                if u > 0:
+                    lf[c] = share[c] * total / (total_shares * u)
+        walk = _FloatWalk(self, value, lf)
+        walk.walk(self.children[-1], tied_in=False)
+        return walk.factors
+
+
+class _FloatWalk:
+    """One walk of a _FloatRanking: _Ranking's, with float LFs and exact near ties."""
+
+    def __init__(self, ranking: _FloatRanking, value: list[float], lf: list[float]) -> None:
+        self.ranking = ranking
+        self.value = value
+        self.lf = lf
+        self.exact: list[LevelFs] | None = None  # built on the first near tie
+        self.rank = ranking.users
+        self.next_rank = ranking.users
+        self.factors: dict[tuple[str, str], float] = {}
+
+    def _exact_lf(self) -> list[LevelFs]:
+        """Every node's LevelFs as _Levels computes it, from the same usages."""
+        if self.exact is None:
+            ranking = self.ranking
+            usage = [0] * len(ranking.nodes)
+            leaves = _exact_all({i: self.value[i] for i, _ in ranking.leaves})
+            for i, exact in leaves.items():
+                usage[i] = exact
+            for i, kids in ranking.accounts:
+                usage[i] = sum(usage[c] for c in kids)
+            self.exact = [LevelFs(0, 0)] * len(ranking.nodes)
+            for (_, kids), total_shares in zip(ranking.levels, ranking.total_shares, strict=True):
+                total = sum(usage[c] for c in kids)
+                for c in kids:
+                    self.exact[c] = LevelFs(ranking.share[c] * total, total_shares * usage[c])
+        return self.exact
+
+    def _sorted(self, nodes: list[int]) -> tuple[list[int], list[bool]]:
+        """_Ranking._sorted's order, and for each node whether its LF equals the one
+        before it."""
+        lf, is_user, rtol = self.lf, self.ranking.is_user, self.ranking.rtol
+        order = sorted(nodes, key=lambda i: (lf[i], is_user[i]), reverse=True)
+        tied = [False] * len(order)
+        start = 0
+        for end in range(1, len(order) + 1):
+            if end < len(order):
+                high, low = lf[order[end - 1]], lf[order[end]]
+                if high == low or (high < math.inf and high - low <= rtol * high):
+                    continue  # near: same run
+            if end - start > 1:
+                if lf[order[start]] == math.inf:  # no usage: all tied, users first
+                    tied[start + 1 : end] = [True] * (end - start - 1)
+                else:
+                    self._resolve(nodes, order, tied, start, end)
+            start = end
+        return order, tied
+
+    def _resolve(
+        self, nodes: list[int], order: list[int], tied: list[bool], start: int, end: int
+    ) -> None:
+        """Sort the near tie order[start:end] exactly, in place."""
+        exact, is_user = self._exact_lf(), self.ranking.is_user
+        position = {node: p for p, node in enumerate(nodes)}
+        run = sorted(order[start:end], key=position.__getitem__)
+        run.sort(key=lambda i: (exact[i], is_user[i]), reverse=True)
+        order[start:end] = run
+        for p in range(start + 1, end):
+            tied[p] = exact[order[p]] == exact[order[p - 1]]
+
+    def walk(self, siblings: list[int], *, tied_in: bool) -> None:
+        """_Ranking._walk over node indices."""
+        ranking = self.ranking
+        is_user, keys = ranking.is_user, ranking.keys
+        order, tied = self._sorted(siblings)
+        i = 0
+        while i < len(order):
+            node = order[i]
+            tie = tied_in if i == 0 else tied[i]
+            if is_user[node]:
+                if not tie:
+                    self.rank = self.next_rank
+                self.factors[keys[node]] = self.rank / ranking.users
+                self.next_rank -= 1
+                i += 1
+                continue
+            end = i + 1  # sibling accounts tied with this one are walked together
+            while end < len(order) and not is_user[order[end]] and tied[end]:
+                end += 1
+            pooled = [child for merged in order[i:end] for child in ranking.children[merged]]
+            self.walk(pooled, tied_in=tie)
+            i = end
+
+
 def _classic_rows(tree: _Tree, levels: _Levels | None) -> list[ShareRow]:
     """The report in tree order with classic S, U, UE and factor, and each node's LF
     (NaN without `levels`)."""
@@ -407,8 +576,26 @@ def fairshare_factors(
 ) -> dict[tuple[str, str], float]:
     """(account, user) -> fair-share factor F in [0, 1], for every user leaf of the tree,
     by the policy's algorithm (Fair Tree: rank / number of users; classic: 2^(-UE/S))."""
-    tree = _Tree(policy, usage)
     if policy.fairshare == "classic":
-        rows = _classic_rows(tree, None)
+        rows = _classic_rows(_Tree(policy, usage), None)
         return {(row.account, row.user): row.fairshare for row in rows if row.user is not None}
-    return _Ranking(_Levels(tree)).factors
+    factors = _float_ranking(policy, usage).factors(usage)
+    if factors is None:
+        factors = _Ranking(_Levels(_Tree(policy, usage))).factors
+    return factors
+
+
+_FLOAT_RANKINGS: list[tuple[Policy, set[tuple[str, str]], _FloatRanking]] = []
+
+
+def _float_ranking(policy: Policy, usage: Mapping[tuple[str, str], float]) -> _FloatRanking:
+    """The _FloatRanking of this policy and these usage keys, from a small cache: the
+    daemon and the simulator pass the same policy, and mostly the same keys, every pass."""
+    for cached, keys, ranking in _FLOAT_RANKINGS:
+        if cached is policy and usage.keys() == keys:
+            return ranking
+    keys = set(usage)
+    ranking = _FloatRanking(_Tree(policy, dict.fromkeys(keys, 0.0)))
+    _FLOAT_RANKINGS.insert(0, (policy, keys, ranking))
+    del _FLOAT_RANKINGS[4:]
+    return ranking

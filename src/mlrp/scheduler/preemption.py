@@ -1,56 +1,89 @@
-"""Which running jobs a blocked job preempts, when its QOS may preempt theirs.
+"""Which running jobs a blocked job preempts: the cheapest set that frees enough GPUs.
 
-A pending job blocked by resources may preempt running jobs whose QOS its own QOS
-lists in `Qos.preempt` (nothing is preempted unless the config says so). The victims
-are chosen to lose the least work: a victim's lost work is its GPUs x the seconds it
-has run, and the victims are the cheapest set that frees enough GPUs of the job's
-model — on one node for a job that fits in a node (the node where that costs least),
-anywhere for a larger one. GPUs of jobs already being preempted count as freed, so a
-job never preempts twice for the same need. Reservations of jobs above it are not
-consulted: a higher-priority job never waits on a preemption, it starts first.
+Two rules say which running jobs a pending job blocked by resources may preempt:
+
+* by QOS (`qos_victims`): jobs of a QOS its own QOS lists in `Qos.preempt` (nothing is
+  preempted unless the config says so). The job then waits for its victims to stop;
+  reservations of jobs above it are not consulted: a higher-priority job never waits on
+  a preemption, it starts first.
+* by fair share (fair_preemption.py): jobs of accounts above their fair share, when the
+  job's account is below its own.
+
+Either way the victims are chosen to lose the least work: a victim's lost work is its
+GPUs x the seconds it has run, and the victims are the cheapest set that frees enough
+GPUs of the job's model — on one node for a job that fits in a node (the node where
+that costs least), anywhere for a larger one. GPUs of jobs already being preempted
+count as freed, so a job never preempts twice for the same need.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from mlrp.scheduler.backfill import Machine
 from mlrp.scheduler.snapshot import QueuedJob, RunningJob, Snapshot
 
+# (lost work, id, GPUs): a candidate victim
+_Candidate = tuple[float, int, int]
 
-def _lost_work(job: RunningJob, now: float) -> float:
+
+def lost_work(job: RunningJob, now: float) -> float:
+    """GPU-seconds a job loses when stopped now (as if it kept no checkpoint)."""
     return max(now - job.start_time, 0.0) * len(job.gpus)
 
 
 def victim_pool(snapshot: Snapshot) -> tuple[RunningJob, ...]:
-    """The running jobs that matter to preemption in this pass: those of a QOS some
+    """The running jobs that matter to QOS preemption in this pass: those of a QOS some
     QOS may preempt, and those already being preempted. Empty (the usual case): no
     blocked job needs to look for victims."""
     preemptible = {name for qos in snapshot.policy.qos for name in qos.preempt}
     return tuple(r for r in snapshot.running if r.preempting or r.qos in preemptible)
 
 
-def choose_victims(
+def qos_victims(
     job: QueuedJob,
     snapshot: Snapshot,
     machine: Machine,
     pool: Sequence[RunningJob],
     taken: Iterable[int] = (),
+    skip: Collection[int] = (),
 ) -> list[int]:
-    """Ids of the running jobs of `pool` (see victim_pool) to preempt for `job`
-    (empty: none can or need be)."""
+    """Ids of the running jobs of `pool` (see victim_pool) to preempt for `job` by its
+    QOS (empty: none can or need be). `taken`: jobs other preemptors of this pass are
+    already stopping (their GPUs count as freeing); `skip`: jobs whose GPUs this pass
+    already gave to another job."""
     qos = snapshot.policy.qos_named(job.qos)
     if qos is None or not qos.preempt or job.gpus <= 0 or not pool:
         return []
     preemptible = set(qos.preempt)
-    taken = set(taken)
+    return cheapest_victims(
+        job, machine, snapshot.now, pool, lambda r: r.qos in preemptible, taken, skip
+    )
+
+
+def cheapest_victims(
+    job: QueuedJob,
+    machine: Machine,
+    now: float,
+    pool: Iterable[RunningJob],
+    eligible: Callable[[RunningJob], bool],
+    freeing_ids: Iterable[int] = (),
+    skip: Collection[int] = (),
+    accept: Callable[[list[int]], bool] | None = None,
+) -> list[int]:
+    """The ids of the running jobs of `pool` that `eligible` allows, cheapest in lost
+    work, freeing enough GPUs of the job's model for it (empty: none can or need be).
+    Jobs already being preempted, or in `freeing_ids`, count as freeing their GPUs;
+    jobs in `skip` are left out. `accept(victims)`, when given, may refuse a set."""
     gpu_type = job.gpu_type.lower() if job.gpu_type else None
-    now = snapshot.now
-    # node -> [GPUs freeing up because of preemptions already under way, candidates]
+    freeing_ids = set(freeing_ids)
+    # node -> GPUs freeing up because of preemptions already under way
     freeing: dict[int, int] = {}
-    candidates: dict[int, list[tuple[float, int, int]]] = {}  # node -> (cost, id, gpus)
-    anywhere: list[tuple[float, int, int]] = []  # (cost, id, gpus on every node)
+    candidates: dict[int, list[_Candidate]] = {}  # node -> (cost, id, GPUs on the node)
+    anywhere: list[_Candidate] = []  # (cost, id, GPUs on every node)
     for running in pool:
+        if running.id in skip:
+            continue
         gpus = [g for g in running.gpus if machine.has_gpu(g, gpu_type)]
         if not gpus:
             continue
@@ -58,22 +91,25 @@ def choose_victims(
         for g in gpus:
             node = machine.node_of(g)
             per_node[node] = per_node.get(node, 0) + 1
-        if running.preempting or running.id in taken:
+        if running.preempting or running.id in freeing_ids:
             for node, count in per_node.items():
                 freeing[node] = freeing.get(node, 0) + count
-        elif running.qos in preemptible:
-            cost = _lost_work(running, now)
+        elif eligible(running):
+            cost = lost_work(running, now)
             for node, count in per_node.items():
                 candidates.setdefault(node, []).append((cost, running.id, count))
             anywhere.append((cost, running.id, len(gpus)))
     n = job.gpus
     if n <= machine.node_capacity(gpu_type):
-        return _cheapest_on_one_node(n, gpu_type, machine, freeing, candidates)
+        return _cheapest_on_one_node(n, gpu_type, machine, freeing, candidates, accept)
     have = machine.free_count(gpu_type) + sum(freeing.values())
-    return _enough(n - have, sorted(anywhere)) or []
+    chosen = _enough(n - have, sorted(anywhere))
+    if not chosen or (accept is not None and not accept(chosen)):
+        return []
+    return chosen
 
 
-def _enough(need: int, victims: Sequence[tuple[float, int, int]]) -> list[int] | None:
+def _enough(need: int, victims: Sequence[_Candidate]) -> list[int] | None:
     """The cheapest-first prefix of `victims` freeing `need` GPUs; [] when none is
     needed, None when all of them are not enough."""
     if need <= 0:
@@ -92,7 +128,8 @@ def _cheapest_on_one_node(
     gpu_type: str | None,
     machine: Machine,
     freeing: dict[int, int],
-    candidates: dict[int, list[tuple[float, int, int]]],
+    candidates: dict[int, list[_Candidate]],
+    accept: Callable[[list[int]], bool] | None,
 ) -> list[int]:
     best: tuple[float, list[int]] | None = None
     for node in sorted(candidates.keys() | freeing.keys()):
@@ -101,7 +138,7 @@ def _cheapest_on_one_node(
         if have >= n:
             return []  # enough is already freeing up there
         chosen = _enough(n - have, victims)
-        if chosen is None:
+        if not chosen or (accept is not None and not accept(chosen)):
             continue
         cost = sum(c for c, v, _ in victims if v in chosen)
         if best is None or cost < best[0]:

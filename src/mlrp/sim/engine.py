@@ -33,6 +33,14 @@ Modelling choices of this first cut (documented, to be revisited):
   inside the interval defers the pass to the interval's end. This bounds the cost of a
   heavily loaded replay, where every pass walks a queue of thousands of jobs.
 * Jobs asking for more GPUs than the cluster has are skipped and counted, never queued.
+* Preemption (fair share, or QOS in a custom policy) has no grace time: the victims
+  stop at once and go back to the queue, keeping their id and submit time. A victim
+  resumes from its last checkpoint, every `checkpoint_interval` seconds of its run (0:
+  from the start); the work since then is lost and counted. A fair-share preemptor
+  starts at once on the GPUs the pass gave it; a QOS one waits for a later pass.
+* With fair-share preemption, a pass also runs when nothing pending fits but an
+  account with work pending is below its fair share while another is above it (a
+  preemption may be due), at most once per interval.
 """
 
 from __future__ import annotations
@@ -56,12 +64,13 @@ from mlrp.scheduler import (
     billing_rate,
     decay,
     decide,
-    share_tree,
+    entitlements,
 )
 from mlrp.sim.trace import TraceJob
 
-POLICIES = ("default", "fifo", "nobackfill")
+POLICIES = ("default", "fifo", "nobackfill", "nopreempt")
 DEFAULT_INTERVAL = 60.0  # simulated seconds between scheduling passes, at least
+DEFAULT_CHECKPOINT = 3600.0  # a preempted job resumes from its last whole hour of work
 PARTITION = "batch"
 QOS = "normal"
 GPU_MODEL = "simulated"
@@ -102,19 +111,22 @@ def node_name(index: int) -> str:
 def make_policy(name: str, accounts: Sequence[str]) -> Policy:
     """The named simulation policy, every account an equal-share child of the root.
 
-    * default: the default Policy weights, backfill on;
-    * fifo: every weight 0 except age, backfill off (strict arrival order);
-    * nobackfill: the default weights, backfill off.
+    * default: the default Policy (weights, backfill, fair-share preemption);
+    * fifo: every weight 0 except age, backfill and preemption off (strict arrival order);
+    * nobackfill: the default Policy with backfill off;
+    * nopreempt: the default Policy with fair-share preemption off.
     """
     if name not in POLICIES:
         raise InvalidSpec(f"unknown policy {name!r}: expected one of {', '.join(POLICIES)}")
     kwargs: dict[str, object] = {
         "accounts": [Account(name=a) for a in dict.fromkeys(accounts)],
         "default_account": None,
-        "backfill": name == "default",
+        "backfill": name not in ("fifo", "nobackfill"),
     }
     if name == "fifo":
         kwargs["weights"] = Weights(age=1000, fairshare=0, job_size=0, qos=0, partition=0)
+    if name in ("fifo", "nopreempt"):
+        kwargs["fairshare_preemption"] = False
     return Policy.model_validate(kwargs)
 
 
@@ -126,7 +138,16 @@ class JobRecord:
     submit: float
     start: float
     end: float
-    gpu_ids: tuple[int, ...] = ()  # which GPUs (node = index // gpus_per_node)
+    gpu_ids: tuple[int, ...] = ()  # which GPUs of its last run (node = index // gpus_per_node)
+    # runs cut short by preemptions, (start, stop) each; the last run began at last_start
+    preempted_runs: tuple[tuple[float, float], ...] = ()
+    last_start: float | None = None
+
+    @property
+    def runs(self) -> tuple[tuple[float, float], ...]:
+        """Every (start, end) the job ran, in time order."""
+        last = self.start if self.last_start is None else self.last_start
+        return (*self.preempted_runs, (last, self.end))
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +160,8 @@ class SimResult:
     events: int  # distinct event times
     # account -> its entitled fraction of the cluster (normalized shares down the tree)
     entitlement: Mapping[str, float]
-
-
-def entitlements(policy: Policy) -> dict[str, float]:
-    """Each account's normalized share of the whole cluster (Slurm's S, down the tree)."""
-    return {r.account: r.norm_shares for r in share_tree(policy, {}) if r.user is None}
+    preemptions: int = 0  # runs cut short
+    lost_gpu_seconds: float = 0.0  # work since the victims' last checkpoints
 
 
 def time_limit_for(duration: float) -> int:
@@ -158,19 +176,25 @@ def simulate(
     interval: float = DEFAULT_INTERVAL,
     progress: Callable[[int, int], None] | None = None,
     switches: Sequence[Switch] = (),
+    checkpoint_interval: float = DEFAULT_CHECKPOINT,
 ) -> SimResult:
     """Replay `jobs` (any order) on `cluster` under `policy` (a name of POLICIES, or a
     Policy whose accounts should list the trace's accounts).
 
     `interval`: the least simulated time between two scheduling passes (0: a pass at
     every event that could start something); an event inside the interval defers its
-    pass to the interval's end.
+    pass to the interval's end. `checkpoint_interval`: how often a job saves its work,
+    for the work a preemption loses (0: never).
 
     `progress(done, total)`, when given, is called now and then with the number of jobs
     that have arrived so far and the number in the trace.
     """
     if interval < 0 or not math.isfinite(interval):
         raise InvalidSpec(f"interval must be a finite number >= 0, not {interval}")
+    if checkpoint_interval < 0 or not math.isfinite(checkpoint_interval):
+        raise InvalidSpec(
+            f"checkpoint interval must be a finite number >= 0, not {checkpoint_interval}"
+        )
     arrivals = sorted(jobs, key=lambda j: (j.submit, j.id))
     if len({j.id for j in arrivals}) != len(arrivals):
         raise InvalidSpec("trace job ids must be unique")
@@ -178,147 +202,264 @@ def simulate(
         pol, policy_name = policy, "custom"
     else:
         pol, policy_name = make_policy(policy, [j.account for j in arrivals]), policy
-    total = cluster.total_gpus
-    per_node = cluster.gpus_per_node
-    slots = tuple(GpuSlot(i, GPU_MODEL, node=node_name(i // per_node)) for i in range(total))
-    switch_tuple = tuple(switches)
-    half_life = pol.half_life
-    rate = billing_rate(pol, GPU_MODEL, QOS)
-    rate_scale = half_life / math.log(2.0)  # integral of 2^(-s/h) ds over [0, inf)
-
-    by_id = {j.id: j for j in arrivals}
-    state = ClusterState(slots, (), switch_tuple)  # kept between passes, see decide
-    pending: dict[int, QueuedJob] = {}
-    pending_sizes: Counter[int] = Counter()
-    running: dict[int, RunningJob] = {}
-    running_gpus: Counter[tuple[str, str]] = Counter()  # (account, user) -> GPUs running
-    runtimes: dict[int, float] = {}  # job id -> how long it runs once started
-    usage: dict[tuple[str, str], float] = {}
-    ends: list[tuple[float, int]] = []
-    starts: dict[int, float] = {}
-    records: list[JobRecord] = []
-    skipped: list[int] = []
-    free = total
-    passes = events = 0
-    i, n_jobs = 0, len(arrivals)
-    last = arrivals[0].submit if arrivals else 0.0
-    next_pass = -math.inf  # no pass before this time
-    wake: float | None = None  # a deferred pass
-
-    while i < n_jobs or ends or wake is not None:
-        now = ends[0][0] if ends else math.inf
-        if i < n_jobs and arrivals[i].submit < now:
-            now = arrivals[i].submit
-        if wake is not None and wake <= now:
-            now, wake = wake, None
-        events += 1
-        if progress is not None and events % 1024 == 0:
-            progress(i, n_jobs)
-
-        # 1. usage, decayed and accrued up to now
-        elapsed = now - last
-        if elapsed > 0:
-            factor = decay(1.0, elapsed, half_life)
-            for key in usage:
-                usage[key] *= factor
-            gained = rate * rate_scale * (1.0 - factor)
-            for key, gpus in running_gpus.items():
-                if gpus:
-                    usage[key] = usage.get(key, 0.0) + gpus * gained
-            last = now
-
-        # 2. ends, then arrivals
-        while ends and ends[0][0] <= now:
-            end, job_id = heapq.heappop(ends)
-            done = running.pop(job_id)
-            state.release(done.gpus)
-            free += len(done.gpus)
-            running_gpus[(done.account, done.user)] -= len(done.gpus)
-            job = by_id[job_id]
-            records.append(
-                JobRecord(job_id, job.account, job.gpus, job.submit, starts[job_id], end, done.gpus)
-            )
-        while i < n_jobs and arrivals[i].submit <= now:
-            job = arrivals[i]
-            i += 1
-            if job.gpus > total:
-                skipped.append(job.id)
-                continue
-            limit = job.time_limit if job.time_limit else time_limit_for(job.duration)
-            runtimes[job.id] = min(job.duration, limit)
-            pending[job.id] = queued = QueuedJob(
-                id=job.id,
-                user=job.user or job.account,
-                account=job.account,
-                partition=PARTITION,
-                qos=QOS,
-                gpus=job.gpus,
-                gpu_type=None,
-                time_limit=limit,
-                submit_time=job.submit,
-                begin_time=None,
-                nice=0,
-                held=False,
-                name=f"trace-{job.id}",
-                array_job_id=None,
-                array_throttle=None,
-            )
-            pending_sizes[job.gpus] += 1
-            state.queue(queued)
-
-        # 3. schedule, unless nothing pending can fit in the free GPUs
-        if not pending or free == 0 or min(pending_sizes) > free:
-            continue
-        if now < next_pass:
-            wake = next_pass
-            continue
-        next_pass = now + interval
-        passes += 1
-        snapshot = Snapshot(
-            now=now,
-            policy=pol,
-            gpus=slots,
-            pending=tuple(pending.values()),
-            running=tuple(running.values()),
-            usage=usage,
-            switches=switch_tuple,
-        )
-        for start in decide(snapshot, state).starts:
-            queued = pending.pop(start.job_id)
-            pending_sizes[queued.gpus] -= 1
-            if not pending_sizes[queued.gpus]:
-                del pending_sizes[queued.gpus]
-            running[queued.id] = RunningJob(
-                id=queued.id,
-                user=queued.user,
-                account=queued.account,
-                partition=queued.partition,
-                qos=queued.qos,
-                gpus=start.gpus,
-                start_time=now,
-                time_limit=queued.time_limit,
-                name=queued.name,
-                array_job_id=None,
-            )
-            state.unqueue(queued)
-            state.occupy(start.gpus, now + queued.time_limit)
-            free -= len(start.gpus)
-            running_gpus[(queued.account, queued.user)] += len(start.gpus)
-            starts[queued.id] = now
-            heapq.heappush(ends, (now + runtimes[queued.id], queued.id))
-        if free < 0:  # decide must never over-subscribe; fail loudly if it does
-            raise MlrpError(f"simulator: GPUs over-subscribed at t={now}")
-
-    if pending:  # cannot happen: with nothing running, decide starts any job that fits
-        raise MlrpError(f"simulator: {len(pending)} job(s) never started")
-    if progress is not None:
-        progress(n_jobs, n_jobs)
-    return SimResult(
-        cluster,
-        policy_name,
-        tuple(records),
-        tuple(skipped),
-        passes,
-        events,
-        entitlements(pol),
+    return _Replay(arrivals, cluster, pol, interval, switches, checkpoint_interval).run(
+        policy_name, progress
     )
+
+
+class _Replay:
+    """The state of one replay: the clock, the queue, the running jobs, the usage."""
+
+    def __init__(
+        self,
+        arrivals: Sequence[TraceJob],
+        cluster: Cluster,
+        policy: Policy,
+        interval: float,
+        switches: Sequence[Switch],
+        checkpoint_interval: float,
+    ) -> None:
+        self.arrivals = arrivals
+        self.cluster = cluster
+        self.policy = policy
+        self.interval = interval
+        self.checkpoint_interval = checkpoint_interval
+        total = cluster.total_gpus
+        per_node = cluster.gpus_per_node
+        self.slots = tuple(
+            GpuSlot(i, GPU_MODEL, node=node_name(i // per_node)) for i in range(total)
+        )
+        self.switches = tuple(switches)
+        self.by_id = {j.id: j for j in arrivals}
+        self.state = ClusterState(self.slots, (), self.switches)  # kept between passes
+        self.pending: dict[int, QueuedJob] = {}
+        self.queued: dict[int, QueuedJob] = {}  # every job that arrived, as queued
+        self.pending_sizes: Counter[int] = Counter()
+        self.pending_accounts: Counter[str] = Counter()
+        self.running: dict[int, RunningJob] = {}
+        self.running_gpus: Counter[tuple[str, str]] = Counter()  # (account, user) -> GPUs
+        self.held: Counter[str] = Counter()  # account -> GPUs running
+        self.entitlement = entitlements(policy)
+        self.left: dict[int, float] = {}  # job id -> the run time it still needs
+        self.usage: dict[tuple[str, str], float] = {}
+        self.ends: list[tuple[float, int]] = []  # (end, job id); stale when not in ending
+        self.ending: dict[int, float] = {}  # running job id -> its end
+        self.first_start: dict[int, float] = {}
+        self.preempted_runs: dict[int, list[tuple[float, float]]] = {}
+        self.records: list[JobRecord] = []
+        self.skipped: list[int] = []
+        self.free = total
+        self.preemptions = 0
+        self.lost = 0.0
+
+    def run(self, policy_name: str, progress: Callable[[int, int], None] | None) -> SimResult:
+        arrivals, pol = self.arrivals, self.policy
+        half_life = pol.half_life
+        rate = billing_rate(pol, GPU_MODEL, QOS)
+        rate_scale = half_life / math.log(2.0)  # integral of 2^(-s/h) ds over [0, inf)
+        pending, usage, ends = self.pending, self.usage, self.ends
+        fair = pol.fairshare_preemption
+        passes = events = 0
+        i, n_jobs = 0, len(arrivals)
+        last = arrivals[0].submit if arrivals else 0.0
+        next_pass = -math.inf  # no pass before this time
+        wake: float | None = None  # a deferred pass
+
+        while i < n_jobs or ends or wake is not None:
+            now = ends[0][0] if ends else math.inf
+            if i < n_jobs and arrivals[i].submit < now:
+                now = arrivals[i].submit
+            if wake is not None and wake <= now:
+                now, wake = wake, None
+            events += 1
+            if progress is not None and events % 1024 == 0:
+                progress(i, n_jobs)
+
+            # 1. usage, decayed and accrued up to now
+            elapsed = now - last
+            if elapsed > 0:
+                factor = decay(1.0, elapsed, half_life)
+                for key in usage:
+                    usage[key] *= factor
+                gained = rate * rate_scale * (1.0 - factor)
+                for key, gpus in self.running_gpus.items():
+                    if gpus:
+                        usage[key] = usage.get(key, 0.0) + gpus * gained
+                last = now
+
+            # 2. ends, then arrivals
+            while ends and ends[0][0] <= now:
+                end, job_id = heapq.heappop(ends)
+                if self.ending.get(job_id) == end:
+                    self._finish(job_id, end)
+            while i < n_jobs and arrivals[i].submit <= now:
+                self._arrive(arrivals[i])
+                i += 1
+
+            # 3. schedule, unless nothing pending can fit in the free GPUs (and no
+            # fair-share preemption may be due)
+            if not pending:
+                continue
+            nothing_fits = self.free == 0 or min(self.pending_sizes) > self.free
+            if nothing_fits and not (fair and self._preemption_may_be_due()):
+                continue
+            if now < next_pass:
+                wake = next_pass
+                continue
+            next_pass = now + self.interval
+            passes += 1
+            snapshot = Snapshot(
+                now=now,
+                policy=pol,
+                gpus=self.slots,
+                pending=tuple(pending.values()),
+                running=tuple(self.running.values()),
+                usage=usage,
+                switches=self.switches,
+            )
+            decisions = decide(snapshot, self.state)
+            for preemption in decisions.preemptions:
+                for victim in preemption.victims:
+                    if victim in self.running:
+                        self._preempt(victim, now)
+            for preemption in decisions.preemptions:
+                if preemption.gpus:
+                    self._start(preemption.job_id, preemption.gpus, now)
+            for start in decisions.starts:
+                self._start(start.job_id, start.gpus, now)
+            if self.free < 0:  # decide must never over-subscribe; fail loudly if it does
+                raise MlrpError(f"simulator: GPUs over-subscribed at t={now}")
+
+        if pending:  # cannot happen: with nothing running, decide starts any job that fits
+            raise MlrpError(f"simulator: {len(pending)} job(s) never started")
+        if progress is not None:
+            progress(n_jobs, n_jobs)
+        return SimResult(
+            self.cluster,
+            policy_name,
+            tuple(self.records),
+            tuple(self.skipped),
+            passes,
+            events,
+            self.entitlement,
+            self.preemptions,
+            self.lost,
+        )
+
+    def _arrive(self, job: TraceJob) -> None:
+        if job.gpus > self.cluster.total_gpus:
+            self.skipped.append(job.id)
+            return
+        limit = job.time_limit if job.time_limit else time_limit_for(job.duration)
+        self.left[job.id] = min(job.duration, limit)
+        self.queued[job.id] = queued = QueuedJob(
+            id=job.id,
+            user=job.user or job.account,
+            account=job.account,
+            partition=PARTITION,
+            qos=QOS,
+            gpus=job.gpus,
+            gpu_type=None,
+            time_limit=limit,
+            submit_time=job.submit,
+            begin_time=None,
+            nice=0,
+            held=False,
+            name=f"trace-{job.id}",
+            array_job_id=None,
+            array_throttle=None,
+        )
+        self._enqueue(queued)
+
+    def _enqueue(self, queued: QueuedJob) -> None:
+        self.pending[queued.id] = queued
+        self.pending_sizes[queued.gpus] += 1
+        self.pending_accounts[queued.account] += 1
+        self.state.queue(queued)
+
+    def _start(self, job_id: int, gpus: tuple[int, ...], now: float) -> None:
+        queued = self.pending.pop(job_id)
+        self.pending_sizes[queued.gpus] -= 1
+        if not self.pending_sizes[queued.gpus]:
+            del self.pending_sizes[queued.gpus]
+        self.pending_accounts[queued.account] -= 1
+        self.running[job_id] = RunningJob(
+            id=job_id,
+            user=queued.user,
+            account=queued.account,
+            partition=queued.partition,
+            qos=queued.qos,
+            gpus=gpus,
+            start_time=now,
+            time_limit=queued.time_limit,
+            name=queued.name,
+            array_job_id=None,
+        )
+        self.state.unqueue(queued)
+        self.state.occupy(gpus, now + queued.time_limit)
+        self._hold(queued.account, queued.user, len(gpus))
+        self.first_start.setdefault(job_id, now)
+        end = now + self.left[job_id]
+        self.ending[job_id] = end
+        heapq.heappush(self.ends, (end, job_id))
+
+    def _hold(self, account: str, user: str, gpus: int) -> None:
+        self.free -= gpus
+        self.running_gpus[(account, user)] += gpus
+        self.held[account] += gpus
+
+    def _stop(self, job_id: int) -> RunningJob:
+        done = self.running.pop(job_id)
+        del self.ending[job_id]
+        self.state.release(done.gpus)
+        self._hold(done.account, done.user, -len(done.gpus))
+        return done
+
+    def _finish(self, job_id: int, end: float) -> None:
+        done = self._stop(job_id)
+        job = self.by_id[job_id]
+        runs = self.preempted_runs.pop(job_id, [])
+        self.records.append(
+            JobRecord(
+                job_id,
+                job.account,
+                job.gpus,
+                job.submit,
+                self.first_start[job_id],
+                end,
+                done.gpus,
+                tuple(runs),
+                done.start_time if runs else None,
+            )
+        )
+
+    def _preempt(self, job_id: int, now: float) -> None:
+        """Stop a running job now and queue it again; it keeps its work up to its last
+        checkpoint."""
+        done = self._stop(job_id)
+        ran = now - done.start_time
+        every = self.checkpoint_interval
+        kept = (ran // every) * every if every > 0 else 0.0
+        self.left[job_id] -= kept
+        self.lost += (ran - kept) * len(done.gpus)
+        self.preemptions += 1
+        self.preempted_runs.setdefault(job_id, []).append((done.start_time, now))
+        self._enqueue(self.queued[job_id])
+
+    def _preemption_may_be_due(self) -> bool:
+        """Whether an account with work pending holds less than its entitlement and is
+        below the fair share of an account holding GPUs (cheap; the pass decides whether
+        a preemption really is due)."""
+        entitled, held = self.entitlement, self.held
+        top = max(
+            ((gpus - 1) / entitled[a] for a, gpus in held.items() if gpus > 0 and a in entitled),
+            default=-math.inf,
+        )
+        total = self.cluster.total_gpus
+        return any(
+            count > 0
+            and a in entitled
+            and held[a] < entitled[a] * total
+            and (held[a] + 1) / entitled[a] <= top
+            for a, count in self.pending_accounts.items()
+        )

@@ -26,6 +26,10 @@ each account's entitlement.
   reported per account as the count of backlogged windows, the mean and the minimum
   deviation, and overall as the count, the mean absolute deviation and the minimum.
   Accounts without an entitlement (not in the policy) are not judged.
+* Preemptions: how many runs were cut short, and the GPU-seconds they lost (run since
+  the last checkpoint), also as a fraction of all GPU time used. A preempted job's runs
+  all count as GPU time used; its wait is until its first start, and it is pending
+  again from its preemption to its restart.
 * Large gang jobs: jobs asking for at least max(8, GPUs per node) GPUs; their longest
   queueing delay, overall (with the job's id) and per account, and how many there are.
 
@@ -72,16 +76,18 @@ def jain_index(values: Iterable[float]) -> float:
 
 
 def _window_overlaps(r: JobRecord, origin: float, window: float) -> Iterator[tuple[int, float]]:
-    """(window index, seconds of [r.start, r.end) inside it) for each window it touches."""
-    if r.end <= r.start:
-        return
-    k = int((r.start - origin) // window)
-    while origin + k * window < r.end:
-        lo, hi = origin + k * window, origin + (k + 1) * window
-        overlap = min(r.end, hi) - max(r.start, lo)
-        if overlap > 0:
-            yield k, overlap
-        k += 1
+    """(window index, seconds of the job's runs inside it) for each window a run touches
+    (a window a preempted job ran in twice comes twice)."""
+    for start, end in r.runs:
+        if end <= start:
+            continue
+        k = int((start - origin) // window)
+        while origin + k * window < end:
+            lo, hi = origin + k * window, origin + (k + 1) * window
+            overlap = min(end, hi) - max(start, lo)
+            if overlap > 0:
+                yield k, overlap
+            k += 1
 
 
 def gpu_seconds_by_window(
@@ -124,12 +130,16 @@ class ShareWindow:
 
 
 def pending_spans(records: Iterable[JobRecord]) -> dict[str, list[tuple[float, float]]]:
-    """account -> the union of its jobs' [submit, start) intervals, as sorted, disjoint
-    spans (spans that touch are joined)."""
+    """account -> the union of the intervals its jobs were pending ([submit, start), and
+    from a preemption to the restart), as sorted, disjoint spans (spans that touch are
+    joined)."""
     raw: dict[str, list[tuple[float, float]]] = {}
     for r in records:
-        if r.start > r.submit:
-            raw.setdefault(r.account, []).append((r.submit, r.start))
+        queued = r.submit
+        for start, end in r.runs:
+            if start > queued:
+                raw.setdefault(r.account, []).append((queued, start))
+            queued = end
     merged: dict[str, list[tuple[float, float]]] = {}
     for account, spans in raw.items():
         out: list[tuple[float, float]] = []
@@ -206,9 +216,10 @@ def allocation_steps(records: Iterable[JobRecord]) -> list[tuple[float, int]]:
     order; ends at a time free GPUs before starts at that time take them."""
     deltas: dict[float, int] = {}
     for r in records:
-        if r.end > r.start:
-            deltas[r.start] = deltas.get(r.start, 0) + r.gpus
-            deltas[r.end] = deltas.get(r.end, 0) - r.gpus
+        for start, end in r.runs:
+            if end > start:
+                deltas[start] = deltas.get(start, 0) + r.gpus
+                deltas[end] = deltas.get(end, 0) - r.gpus
     steps: list[tuple[float, int]] = []
     in_use = 0
     for t in sorted(deltas):
@@ -245,7 +256,7 @@ def _delay_figures(records: Sequence[JobRecord]) -> dict[str, float]:
 
 
 def _gpu_seconds(records: Iterable[JobRecord]) -> float:
-    return math.fsum((r.end - r.start) * r.gpus for r in records)
+    return math.fsum((end - start) * r.gpus for r in records for start, end in r.runs)
 
 
 def arrival_utilization(records: Sequence[JobRecord], total_gpus: int) -> float:
@@ -258,7 +269,9 @@ def arrival_utilization(records: Sequence[JobRecord], total_gpus: int) -> float:
     hi = max(r.submit for r in records)
     if hi <= lo:
         return math.nan
-    used = math.fsum(max(0.0, min(r.end, hi) - max(r.start, lo)) * r.gpus for r in records)
+    used = math.fsum(
+        max(0.0, min(end, hi) - max(start, lo)) * r.gpus for r in records for start, end in r.runs
+    )
     return used / (total_gpus * (hi - lo))
 
 
@@ -296,6 +309,9 @@ def _overall(
         "gang_jobs": len(gangs),
         "gang_wait_max_s": worst.start - worst.submit if worst else math.nan,
         "gang_wait_max_job": worst.id if worst else None,
+        "preemptions": result.preemptions,
+        "lost_gpu_s": result.lost_gpu_seconds,
+        "lost_fraction": result.lost_gpu_seconds / used if used > 0 else 0.0,
     }
 
 

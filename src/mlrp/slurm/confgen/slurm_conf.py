@@ -159,10 +159,21 @@ def _priority_section(policy: Policy, options: SiteOptions) -> str:
 
 
 def _preemption_section(policy: Policy) -> str:
+    unmatched = (
+        [
+            "# mlrp fairshare_preemption: Slurm has no equivalent (it preempts by QOS or",
+            "# partition only); jobs below their fair share wait as in Slurm",
+        ]
+        if policy.fairshare_preemption
+        else []
+    )
     if not any(q.preempt for q in policy.qos):
-        return block(["# no QOS preempts another", "PreemptType=preempt/none", "PreemptMode=OFF"])
+        return block(
+            [*unmatched, "# no QOS preempts another", "PreemptType=preempt/none", "PreemptMode=OFF"]
+        )
     return block(
         [
+            *unmatched,
             "# preemption by QOS (each QOS's Preempt= and PreemptMode= are in accounts.sh);",
             "# a preempted job is requeued unless its QOS says cancel",
             "PreemptType=preempt/qos",

@@ -1,0 +1,109 @@
+"""Fair-share preemption: a job of an account below its fair share may take GPUs from
+jobs of accounts above theirs (`Policy.fairshare_preemption`).
+
+Fair-share priority alone orders the queue; it cannot help an account whose jobs wait
+for GPUs that other accounts' multi-day jobs hold. So, as Kueue's fair sharing does
+between cluster queues, a pass may stop such jobs:
+
+* an account's *share* is the GPUs its running jobs hold (not counting jobs being
+  preempted; counting those this pass starts) over its entitlement S (its normalized
+  shares down the account tree, Slurm's S);
+* a pending job J of account A asking for n GPUs, blocked by resources, may preempt
+  only while A holds less than its entitlement of the cluster (S(A) x its GPUs): a
+  preemption reclaims an account's due, it does not share out what others leave;
+* it may preempt a running job V of another account B when, after the preemption, A
+  with J is still not above B without V:  (held(A) + n) / S(A) <= (held(B) - gpus(V))
+  / S(B) (Kueue's "LessThanOrEqualToFinalShare"). B then cannot take the GPUs back the
+  same way, so preemptions never ping-pong;
+* V's QOS must not have a higher priority than J's; an account outside the tree
+  (S unknown) never preempts and is never a victim;
+* the victims are the cheapest in lost work (preemption.cheapest_victims), and J must
+  fit on the GPUs they free without delaying any reservation of the pass.
+
+Each account tries once per pass, with its first blocked job in priority order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from mlrp.models.policy import Policy
+from mlrp.scheduler.fairshare import share_tree
+from mlrp.scheduler.snapshot import QueuedJob, RunningJob
+
+_ENTITLEMENTS: list[tuple[Policy, dict[str, float]]] = []  # a small cache, by identity
+_CACHED_POLICIES = 4
+
+
+def entitlements(policy: Policy) -> dict[str, float]:
+    """Each account's normalized share of the whole cluster (Slurm's S, down the tree)."""
+    for cached, entitled in _ENTITLEMENTS:
+        if cached is policy:
+            return entitled
+    entitled = {r.account: r.norm_shares for r in share_tree(policy, {}) if r.user is None}
+    _ENTITLEMENTS.insert(0, (policy, entitled))
+    del _ENTITLEMENTS[_CACHED_POLICIES:]
+    return entitled
+
+
+class FairShares:
+    """The accounts' shares during one pass, and whether a preemption keeps them fair."""
+
+    __slots__ = ("_entitlement", "_gpus", "_held", "_qos_priority")
+
+    def __init__(self, policy: Policy, gpus: int, running: Iterable[RunningJob]) -> None:
+        self._entitlement = entitlements(policy)
+        self._gpus = gpus  # in the cluster
+        self._qos_priority = {q.name: q.priority for q in policy.qos}
+        self._held: dict[str, int] = {}
+        for job in running:
+            if not job.preempting:
+                self.add(job.account, len(job.gpus))
+
+    def add(self, account: str, gpus: int) -> None:
+        """`account` holds `gpus` more (fewer, when negative)."""
+        self._held[account] = self._held.get(account, 0) + gpus
+
+    def held(self, account: str) -> int:
+        return self._held.get(account, 0)
+
+    def share(self, account: str, change: int = 0) -> float:
+        """held / entitlement, after adding `change` GPUs; inf outside the tree."""
+        entitled = self._entitlement.get(account, 0.0)
+        if entitled <= 0:
+            return math.inf
+        return (self.held(account) + change) / entitled
+
+    def may_preempt(self, job: QueuedJob) -> bool:
+        """Whether `job`'s account holds less than its entitlement of the cluster and
+        some other account is far enough above it that one of its GPUs could go to
+        `job` (a cheap test before looking for victims)."""
+        mine = self.share(job.account, job.gpus)
+        if math.isinf(mine) or self.share(job.account) >= self._gpus:
+            return False
+        return any(
+            account != job.account
+            and held > 0
+            and account in self._entitlement
+            and self.share(account, -1) >= mine
+            for account, held in self._held.items()
+        )
+
+    def may_stop(self, job: QueuedJob, victim: RunningJob) -> bool:
+        """Whether `job` may preempt `victim` alone."""
+        return (
+            victim.account != job.account
+            and victim.account in self._entitlement
+            and self._qos_priority.get(victim.qos, 0) <= self._qos_priority.get(job.qos, 0)
+            and self.share(victim.account, -len(victim.gpus)) >= self.share(job.account, job.gpus)
+        )
+
+    def keeps_fair(self, job: QueuedJob, victims: Iterable[RunningJob]) -> bool:
+        """Whether every victim account stays at or above `job`'s account's share
+        (with `job`) once all of `victims` are stopped."""
+        lost: dict[str, int] = {}
+        for victim in victims:
+            lost[victim.account] = lost.get(victim.account, 0) + len(victim.gpus)
+        mine = self.share(job.account, job.gpus)
+        return all(self.share(account, -gpus) >= mine for account, gpus in lost.items())

@@ -1,0 +1,111 @@
+"""Fair-share preemption decisions: an account below its entitlement takes GPUs back
+from accounts above theirs, the youngest jobs first, never leaving a victim account
+below the preemptor, never over a reservation, and only when the policy allows it."""
+
+from __future__ import annotations
+
+from sched_factory import NOW, job, policy, run, running
+
+from mlrp.models.policy import Account, Qos
+from mlrp.scheduler import Decisions
+
+TEAMS = [Account(name="a", users=["alice"]), Account(name="b", users=["bob"])]
+
+
+def fair_policy(**kw: object) -> object:
+    kw.setdefault("accounts", TEAMS)
+    kw.setdefault("fairshare_preemption", True)
+    return policy(**kw)
+
+
+def a_job(id: int, gpus: range | tuple[int, ...], age: float, **kw: object) -> object:
+    return running(id, user="alice", account="a", gpus=gpus, start_time=NOW - age, **kw)
+
+
+def b_job(id: int, gpus: int = 4, **kw: object) -> object:
+    return job(id, user="bob", account="b", gpus=gpus, **kw)
+
+
+def preempted(d: Decisions) -> dict[int, tuple[tuple[int, ...], tuple[int, ...]]]:
+    return {p.job_id: (p.victims, p.gpus) for p in d.preemptions}
+
+
+def test_account_below_its_share_takes_gpus_from_the_youngest_job_above() -> None:
+    a_jobs = [a_job(1, range(0, 4), age=9000), a_job(2, range(4, 8), age=60)]
+    d = run([b_job(10)], a_jobs, pol=fair_policy())
+    assert preempted(d) == {10: ((2,), (4, 5, 6, 7))}  # the younger one loses less work
+    assert d.starts == ()  # it starts once its victim has stopped
+
+
+def test_nothing_is_preempted_without_the_policy_switch() -> None:
+    a_jobs = [a_job(1, range(0, 4), age=9000), a_job(2, range(4, 8), age=60)]
+    d = run([b_job(10)], a_jobs, pol=fair_policy(fairshare_preemption=False))
+    assert preempted(d) == {}
+    assert d.pending[10].reason == "Resources"
+
+
+def test_a_victim_account_is_never_left_below_the_preemptor() -> None:
+    # One 8-GPU job: taking it would leave "a" with 0 GPUs against b's 4.
+    d = run([b_job(10)], [a_job(1, range(8), age=60)], pol=fair_policy())
+    assert preempted(d) == {}
+
+
+def test_an_account_at_its_entitlement_preempts_nothing() -> None:
+    # b holds 4 of 8 GPUs = its half: a second job of b waits, even though a holds 4
+    # in small jobs.
+    hold = [
+        running(5, user="bob", account="b", gpus=range(4)),
+        a_job(1, (4, 5), age=60),
+        a_job(2, (6, 7), age=60),
+    ]
+    d = run([b_job(10, gpus=2)], hold, pol=fair_policy())
+    assert preempted(d) == {}
+
+
+def test_jobs_of_a_higher_qos_are_not_fair_share_victims() -> None:
+    qos = [Qos(name="normal"), Qos(name="high", priority=100)]
+    a_jobs = [a_job(1, range(0, 4), age=60, qos="high"), a_job(2, range(4, 8), age=60)]
+    d = run([b_job(10)], a_jobs, pol=fair_policy(qos=qos))
+    assert preempted(d) == {10: ((2,), (4, 5, 6, 7))}
+    a_jobs = [a_job(1, range(0, 4), age=60, qos="high"), a_job(2, range(4, 8), age=90, qos="high")]
+    assert preempted(run([b_job(10)], a_jobs, pol=fair_policy(qos=qos))) == {}
+
+
+def test_gpus_already_being_freed_are_not_preempted_for_twice() -> None:
+    a_jobs = [
+        a_job(1, range(0, 4), age=60, preempting=True),
+        a_job(2, range(4, 6), age=60),
+        a_job(3, range(6, 8), age=60),
+    ]
+    d = run([b_job(10)], a_jobs, pol=fair_policy())
+    assert preempted(d) == {}
+    assert d.pending[10].expected_start == NOW  # on the GPUs being freed
+
+
+def test_a_preemption_never_delays_a_reservation_above_it() -> None:
+    # b's 4-GPU job would fit on a's young job's GPUs, but the 8-GPU job of "c" at the
+    # top holds a reservation for when a's jobs end, and b's job would outlast it.
+    teams = [*TEAMS, Account(name="c", users=["carol"])]
+    a_jobs = [a_job(1, range(0, 4), age=60), a_job(2, range(4, 8), age=30)]
+    top = job(9, user="carol", account="c", gpus=8, submit_time=0.0)
+    late = b_job(10, time_limit=100_000, submit_time=5.0)
+    d = run([top, late], a_jobs, pol=fair_policy(accounts=teams))
+    assert 10 not in preempted(d)
+    assert d.pending[10].reason in {"Resources", "Priority"}
+
+
+def test_the_preemptor_counts_as_started_so_the_walk_goes_on() -> None:
+    # Two accounts below their share, each takes a young job of "a" (which holds all 8).
+    teams = [*TEAMS, Account(name="c", users=["carol"])]
+    a_jobs = [
+        a_job(1, (0, 1), age=9000),
+        a_job(2, (2, 3), age=8000),
+        a_job(3, (4, 5), age=50),
+        a_job(4, (6, 7), age=40),
+    ]
+    carol = job(11, user="carol", account="c", gpus=2)
+    d = run([b_job(10, gpus=2), carol], a_jobs, pol=fair_policy(accounts=teams))
+    victims = {v for victims, _ in preempted(d).values() for v in victims}
+    assert set(preempted(d)) == {10, 11} and victims == {3, 4}
+    gpus = [g for _, placed in preempted(d).values() for g in placed]
+    assert sorted(gpus) == [4, 5, 6, 7]  # no GPU given twice
