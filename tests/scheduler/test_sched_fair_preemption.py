@@ -1,4 +1,4 @@
-"""Fair-share preemption decisions: an account below its entitlement takes GPUs back
+"""Fair-share preemption decisions: an account below its fair share takes GPUs back
 from accounts above theirs, the youngest jobs first, never leaving a victim account
 below the preemptor, never over a reservation, and only when the policy allows it."""
 
@@ -50,9 +50,9 @@ def test_a_victim_account_is_never_left_below_the_preemptor() -> None:
     assert preempted(d) == {}
 
 
-def test_an_account_at_its_entitlement_preempts_nothing() -> None:
-    # b holds 4 of 8 GPUs = its half: a second job of b waits, even though a holds 4
-    # in small jobs.
+def test_an_account_at_its_fair_share_preempts_nothing() -> None:
+    # b holds 4 of 8 GPUs, as much as a: a second job of b waits, even though a holds
+    # its 4 in small jobs.
     hold = [
         running(5, user="bob", account="b", gpus=range(4)),
         a_job(1, (4, 5), age=60),
@@ -109,3 +109,27 @@ def test_the_preemptor_counts_as_started_so_the_walk_goes_on() -> None:
     assert set(preempted(d)) == {10, 11} and victims == {3, 4}
     gpus = [g for _, placed in preempted(d).values() for g in placed]
     assert sorted(gpus) == [4, 5, 6, 7]  # no GPU given twice
+
+
+def test_a_smaller_job_of_the_account_tries_when_its_larger_one_cannot() -> None:
+    # b's 8-GPU job would leave "a" with nothing; b's 2-GPU job, behind it, may take one
+    # of a's small jobs (short enough not to delay the big one's reservation).
+    a_jobs = [a_job(k, (2 * k, 2 * k + 1), age=60 * (k + 1)) for k in range(4)]
+    big = b_job(10, gpus=8, submit_time=1.0)
+    small = b_job(11, gpus=2, submit_time=2.0, time_limit=300)
+    d = run([big, small], a_jobs, pol=fair_policy())
+    assert preempted(d) == {11: ((0,), (0, 1))}
+
+
+def test_no_new_fair_share_preemption_while_victims_are_still_stopping() -> None:
+    teams = [*TEAMS, Account(name="c", users=["carol"])]
+    a_jobs = [
+        a_job(1, (0, 1), age=60, preempting=True),
+        a_job(2, (2, 3), age=60),
+        a_job(3, (4, 5), age=60),
+        a_job(4, (6, 7), age=60),
+    ]
+    carol = job(11, user="carol", account="c", gpus=2)
+    assert preempted(run([carol], a_jobs, pol=fair_policy(accounts=teams))) == {}
+    a_jobs[0] = a_job(1, (0, 1), age=60)
+    assert 11 in preempted(run([carol], a_jobs, pol=fair_policy(accounts=teams)))

@@ -17,7 +17,14 @@ from mlrp.sim import (
     share_windows,
     summarize,
 )
-from mlrp.sim.metrics import backlog_deviations, gang_min_gpus, pending_spans
+from mlrp.sim.metrics import (
+    ShareWindow,
+    backlog_deviations,
+    fair_ratios,
+    gang_min_gpus,
+    max_min_shares,
+    pending_spans,
+)
 
 
 def result_of(
@@ -154,3 +161,43 @@ def test_allocation_steps() -> None:
 def test_window_must_be_positive() -> None:
     with pytest.raises(ValueError, match="window"):
         share_windows(RECORDS, 0.0)
+
+
+THIRDS = {"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}
+
+
+def window(shares: dict[str, float], backlogged: set[str]) -> ShareWindow:
+    return ShareWindow(0.0, 86400.0, 1000.0, shares, frozenset(backlogged))
+
+
+def test_max_min_fair_share_gives_backlogged_accounts_what_others_left() -> None:
+    # a wanted 10% and got it; b and c, both backlogged, are due half of the rest each
+    w = window({"a": 0.1, "b": 0.6, "c": 0.3}, {"b", "c"})
+    assert max_min_shares(w, THIRDS) == pytest.approx({"b": 0.45, "c": 0.45})
+    assert fair_ratios([w], THIRDS) == {
+        "b": [pytest.approx(0.6 / 0.45)],
+        "c": [pytest.approx(0.3 / 0.45)],
+    }
+
+
+def test_max_min_fair_share_is_the_entitlement_when_all_are_backlogged() -> None:
+    w = window({"a": 0.2, "b": 0.3, "c": 0.5}, {"a", "b", "c"})
+    assert max_min_shares(w, THIRDS) == pytest.approx(THIRDS)
+
+
+def test_an_account_over_its_due_does_not_shrink_what_backlogged_ones_are_due() -> None:
+    # a was not backlogged but held half the GPU time (jobs started before): b and c were
+    # still due a third each, and got less
+    w = window({"a": 0.5, "b": 0.3, "c": 0.2}, {"b", "c"})
+    assert max_min_shares(w, THIRDS) == pytest.approx({"b": 1 / 3, "c": 1 / 3})
+    ratios = fair_ratios([w], THIRDS)
+    assert ratios["b"] == [pytest.approx(0.9)] and ratios["c"] == [pytest.approx(0.6)]
+
+
+def test_weights_and_idle_accounts_in_the_max_min_share() -> None:
+    # d has no work at all; b has twice c's entitlement
+    entitled = {"b": 0.4, "c": 0.2, "d": 0.4}
+    w = window({"b": 0.5, "c": 0.5}, {"b", "c"})
+    assert max_min_shares(w, entitled) == pytest.approx({"b": 2 / 3, "c": 1 / 3})
+    idle = ShareWindow(0.0, 86400.0, 0.0, {}, frozenset({"b"}))
+    assert max_min_shares(idle, entitled) == {}  # no GPU busy: nothing to share

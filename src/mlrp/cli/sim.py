@@ -56,6 +56,8 @@ _FAIRNESS_HEADERS = (
     "BACKLOGGED",
     "DEV_ABS_MEAN",
     "DEV_MIN",
+    "FAIR_RATIO",
+    "OUTSIDE_10%",
     "GANG",
     "GANG_WAIT_MAX",
     "PREEMPTIONS",
@@ -362,6 +364,8 @@ def _print_tables(o: dict[str, Any], summary: Summary) -> None:
     print(
         f"\nBACKLOGGED: {duration_text(o['share_window_s'])} windows in which the account always "
         "had a job pending; DEV: its share of GPU time minus its entitlement in those windows; "
+        "FAIR_RATIO: its share over its max-min fair share (what the others left, split by "
+        "entitlement), lowest-highest; OUTSIDE_10%: backlogged windows outside 0.9-1.1; "
         f"GANG: jobs of >= {o['gang_min_gpus']} GPUs; LOST_GPU_TIME: "
         f"work redone after preemptions (checkpoints every {duration_text(o['checkpoint_s'])}), "
         "of all GPU time used."
@@ -390,6 +394,8 @@ def _fairness_row(o: dict[str, Any]) -> list[str]:
         f"{o['backlogged_windows']}",
         _percent(o["backlog_dev_abs_mean"]),
         _percent(o["backlog_dev_min"], signed=True),
+        f"{_ratio(o['fair_ratio_min'])}-{_ratio(o['fair_ratio_max'])}",
+        f"{o['fair_outside_10pct']}",
         f"{o['gang_jobs']}",
         duration_text(o["gang_wait_max_s"]),
         f"{o['preemptions']}",

@@ -16,9 +16,10 @@
    (it still gets a reservation, for its expected start).
 5. Preemption (preemption.py): a job blocked by resources whose QOS may preempt others
    names the running jobs to stop so that it can start; it waits for them. First, with
-   `policy.fairshare_preemption`, the first blocked job of each account below its fair
-   share may stop jobs of accounts above theirs (fair_preemption.py); it then counts as
-   started on the GPUs they free (`Preemption.gpus`), and the walk goes on.
+   `policy.fairshare_preemption`, the first blocked job of each class whose account is
+   below its fair share may stop jobs of accounts above theirs (fair_preemption.py); it
+   then counts as started on the GPUs they free (`Preemption.gpus`), and the walk goes
+   on.
 
 A job that asks for more GPUs of a model than the cluster has (or for a model the
 cluster lacks) waits with reason Resources and never blocks anything.
@@ -189,11 +190,11 @@ class _Pass:
         victims_taken: set[int] = set()
         pool = victim_pool(self.snapshot)
         fair = (
-            FairShares(policy, total_gpus, self.snapshot.running)
-            if policy.fairshare_preemption
+            FairShares(policy, self.snapshot.running)
+            if policy.fairshare_preemption and not any(r.preempting for r in self.snapshot.running)
             else None
         )
-        fair_tried: set[str] = set()  # accounts that looked for fair-share victims
+        fair_tried: set[int] = set()  # classes that looked for fair-share victims
         # (GPUs, model) -> the earliest end a job of that shape failed to be placed
         # with: a later job of the shape ending no sooner cannot be placed either, since
         # a pass only takes GPUs and adds reservations
@@ -283,8 +284,8 @@ class _Pass:
                     continue
 
             # Blocked by resources.
-            if fair is not None and job.account not in fair_tried:
-                fair_tried.add(job.account)
+            if fair is not None and c not in fair_tried:
+                fair_tried.add(c)
                 preemption = self.preempt_for_fair_share(job, fair)
                 if preemption is not None:  # counted as started on the GPUs it frees
                     self.preemptions.append(preemption)

@@ -8,19 +8,21 @@ between cluster queues, a pass may stop such jobs:
 * an account's *share* is the GPUs its running jobs hold (not counting jobs being
   preempted; counting those this pass starts) over its entitlement S (its normalized
   shares down the account tree, Slurm's S);
-* a pending job J of account A asking for n GPUs, blocked by resources, may preempt
-  only while A holds less than its entitlement of the cluster (S(A) x its GPUs): a
-  preemption reclaims an account's due, it does not share out what others leave;
-* it may preempt a running job V of another account B when, after the preemption, A
-  with J is still not above B without V:  (held(A) + n) / S(A) <= (held(B) - gpus(V))
-  / S(B) (Kueue's "LessThanOrEqualToFinalShare"). B then cannot take the GPUs back the
-  same way, so preemptions never ping-pong;
+* a pending job J of account A asking for n GPUs, blocked by resources, may preempt a
+  running job V of another account B when, after the preemption, A with J is still
+  not above B without V:  (held(A) + n) / S(A) <= (held(B) - gpus(V)) / S(B) (Kueue's
+  "LessThanOrEqualToFinalShare"). B then cannot take the GPUs back the same way, so
+  preemptions never ping-pong, and the accounts with work waiting move towards
+  max-min fair shares of the cluster (each its part, by S, of what the others leave);
 * V's QOS must not have a higher priority than J's; an account outside the tree
   (S unknown) never preempts and is never a victim;
 * the victims are the cheapest in lost work (preemption.cheapest_victims), and J must
   fit on the GPUs they free without delaying any reservation of the pass.
 
-Each account tries once per pass, with its first blocked job in priority order.
+In a pass, the first blocked job of each class (jobs of one user, account, QOS and
+size: see core.py) tries, in priority order. No new fair-share preemption is decided
+while victims of an earlier one are still stopping (the daemon's grace time): the
+shares are then in flux.
 """
 
 from __future__ import annotations
@@ -50,11 +52,10 @@ def entitlements(policy: Policy) -> dict[str, float]:
 class FairShares:
     """The accounts' shares during one pass, and whether a preemption keeps them fair."""
 
-    __slots__ = ("_entitlement", "_gpus", "_held", "_qos_priority")
+    __slots__ = ("_entitlement", "_held", "_qos_priority")
 
-    def __init__(self, policy: Policy, gpus: int, running: Iterable[RunningJob]) -> None:
+    def __init__(self, policy: Policy, running: Iterable[RunningJob]) -> None:
         self._entitlement = entitlements(policy)
-        self._gpus = gpus  # in the cluster
         self._qos_priority = {q.name: q.priority for q in policy.qos}
         self._held: dict[str, int] = {}
         for job in running:
@@ -76,11 +77,10 @@ class FairShares:
         return (self.held(account) + change) / entitled
 
     def may_preempt(self, job: QueuedJob) -> bool:
-        """Whether `job`'s account holds less than its entitlement of the cluster and
-        some other account is far enough above it that one of its GPUs could go to
-        `job` (a cheap test before looking for victims)."""
+        """Whether some other account is far enough above `job`'s account that one of
+        its GPUs could go to `job` (a cheap test before looking for victims)."""
         mine = self.share(job.account, job.gpus)
-        if math.isinf(mine) or self.share(job.account) >= self._gpus:
+        if math.isinf(mine):
             return False
         return any(
             account != job.account

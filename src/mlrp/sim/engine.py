@@ -447,19 +447,14 @@ class _Replay:
         self._enqueue(self.queued[job_id])
 
     def _preemption_may_be_due(self) -> bool:
-        """Whether an account with work pending holds less than its entitlement and is
-        below the fair share of an account holding GPUs (cheap; the pass decides whether
-        a preemption really is due)."""
+        """Whether an account with work pending is below the fair share of an account
+        holding GPUs (cheap; the pass decides whether a preemption really is due)."""
         entitled, held = self.entitlement, self.held
         top = max(
             ((gpus - 1) / entitled[a] for a, gpus in held.items() if gpus > 0 and a in entitled),
             default=-math.inf,
         )
-        total = self.cluster.total_gpus
         return any(
-            count > 0
-            and a in entitled
-            and held[a] < entitled[a] * total
-            and (held[a] + 1) / entitled[a] <= top
+            count > 0 and a in entitled and (held[a] + 1) / entitled[a] <= top
             for a, count in self.pending_accounts.items()
         )

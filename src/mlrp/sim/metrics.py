@@ -26,6 +26,14 @@ each account's entitlement.
   reported per account as the count of backlogged windows, the mean and the minimum
   deviation, and overall as the count, the mean absolute deviation and the minimum.
   Accounts without an entitlement (not in the policy) are not judged.
+* Max-min fair share: what a backlogged account was due in a window given what the
+  others wanted. The window's GPU time is water-filled in proportion to the
+  entitlements: an account that was not backlogged wanted no more than it used, a
+  backlogged one wanted without bound; a backlogged account's fair share is its
+  entitlement x the water level (with every account backlogged: its entitlement; with
+  fewer, it also gets its part of what the others left). The fair ratio is share /
+  fair share (1.0 = exactly its due); reported per account and overall as the minimum
+  and maximum, and overall as the count of backlogged windows outside 0.9-1.1.
 * Preemptions: how many runs were cut short, and the GPU-seconds they lost (run since
   the last checkpoint), also as a fraction of all GPU time used. A preempted job's runs
   all count as GPU time used; its wait is until its first start, and it is pending
@@ -195,6 +203,42 @@ def backlog_deviations(
     return out
 
 
+def max_min_shares(window: ShareWindow, entitlement: Mapping[str, float]) -> dict[str, float]:
+    """Each backlogged account's max-min fair share of the window (see the module
+    docstring); empty when no GPU was busy."""
+    if window.gpu_seconds <= 0:
+        return {}
+    left = 1.0 - math.fsum(s for a, s in window.shares.items() if a not in entitlement)
+    weight = math.fsum(entitlement.values())
+    # accounts that wanted no more than they used, the smallest use per entitlement first
+    satisfied = sorted(
+        (window.share(a) / e, a) for a, e in entitlement.items() if a not in window.backlogged
+    )
+    for level, account in satisfied:
+        if weight <= 0 or level * weight > left:
+            break  # this account (and the rest) got more than the level: capped by it
+        left -= window.share(account)
+        weight -= entitlement[account]
+    level = left / weight if weight > 0 else 0.0
+    return {
+        a: entitlement[a] * level
+        for a in window.backlogged
+        if a in entitlement and entitlement[a] > 0
+    }
+
+
+def fair_ratios(
+    windows: Iterable[ShareWindow], entitlement: Mapping[str, float]
+) -> dict[str, list[float]]:
+    """account -> share / max-min fair share in each window where it was backlogged."""
+    out: dict[str, list[float]] = {}
+    for w in windows:
+        for account, fair in sorted(max_min_shares(w, entitlement).items()):
+            if fair > 0:
+                out.setdefault(account, []).append(w.share(account) / fair)
+    return out
+
+
 # --- large gang jobs -------------------------------------------------------------------
 
 
@@ -279,9 +323,11 @@ def _overall(
     result: SimResult,
     windows: Sequence[ShareWindow],
     deviations: Mapping[str, Sequence[float]],
+    ratios: Mapping[str, Sequence[float]],
     gang_min: int,
 ) -> dict[str, Any]:
     records = result.records
+    all_ratios = [r for rs in ratios.values() for r in rs]
     total_gpus = result.cluster.total_gpus
     makespan = max(r.end for r in records) - min(r.submit for r in records) if records else 0.0
     used = _gpu_seconds(records)
@@ -305,6 +351,9 @@ def _overall(
         "backlogged_windows": len(all_devs),
         "backlog_dev_abs_mean": _mean([abs(d) for d in all_devs]),
         "backlog_dev_min": min(all_devs, default=math.nan),
+        "fair_ratio_min": min(all_ratios, default=math.nan),
+        "fair_ratio_max": max(all_ratios, default=math.nan),
+        "fair_outside_10pct": sum(1 for r in all_ratios if not 0.9 <= r <= 1.1),
         "gang_min_gpus": gang_min,
         "gang_jobs": len(gangs),
         "gang_wait_max_s": worst.start - worst.submit if worst else math.nan,
@@ -322,6 +371,7 @@ def _account(
     entitled: float,
     windows: Sequence[ShareWindow],
     deviations: Sequence[float],
+    ratios: Sequence[float],
     gang_min: int,
 ) -> dict[str, Any]:
     figures = _delay_figures(records)
@@ -338,6 +388,8 @@ def _account(
         "backlogged_windows": len(deviations),
         "backlog_dev_mean": _mean(deviations),
         "backlog_dev_min": min(deviations, default=math.nan),
+        "fair_ratio_min": min(ratios, default=math.nan),
+        "fair_ratio_max": max(ratios, default=math.nan),
         "gang_jobs": sum(1 for r in records if r.gpus >= gang_min),
         "gang_wait_max_s": worst.start - worst.submit if worst else math.nan,
         "share_series": [w.share(name) for w in windows],
@@ -352,8 +404,9 @@ def summarize(result: SimResult, window: float = DAY) -> Summary:
     entitlement = dict(result.entitlement)
     windows = share_windows(records, window)
     deviations = backlog_deviations(windows, entitlement)
+    ratios = fair_ratios(windows, entitlement)
     gang_min = gang_min_gpus(result.cluster.gpus_per_node)
-    overall = _overall(result, windows, deviations, gang_min)
+    overall = _overall(result, windows, deviations, ratios, gang_min)
     overall["share_window_s"] = window
     grouped: dict[str, list[JobRecord]] = {}
     for r in records:
@@ -367,6 +420,7 @@ def summarize(result: SimResult, window: float = DAY) -> Summary:
             entitlement.get(name, math.nan),
             windows,
             deviations.get(name, []),
+            ratios.get(name, []),
             gang_min,
         )
         for name in sorted(grouped)
