@@ -196,6 +196,27 @@ def check_invariants(snap: Snapshot, d: Decisions) -> None:
             assert (job.user, job.name) not in running_names
     assert len(busy | taken) <= len(model)
 
+    # Fair-share preemptions: victims are running jobs of other accounts, stopped once;
+    # the preemptor's GPUs are free ones or its victims', given to no one else.
+    running = {r.id: r for r in snap.running}
+    stopped: set[int] = set()
+    for p in d.preemptions:
+        if not p.gpus:
+            continue
+        job = jobs[p.job_id]
+        assert snap.policy.fairshare_preemption and p.job_id in d.pending
+        assert p.victims and not set(p.victims) & stopped
+        stopped |= set(p.victims)
+        victims = [running[v] for v in p.victims]
+        assert all(v.account != job.account and not v.preempting for v in victims)
+        freed = {g for v in victims for g in v.gpus}
+        held_by_others = {s.index for s in snap.gpus if s.job_id is not None} - freed
+        assert len(p.gpus) == job.gpus == len(set(p.gpus))
+        assert not set(p.gpus) & (busy - freed) and not set(p.gpus) & held_by_others
+        assert not set(p.gpus) & taken, "a GPU assigned twice"
+        assert set(p.gpus) & freed, "a preemption that frees nothing it uses"
+        taken |= set(p.gpus) | freed
+
     # Limits: every bucket a GPU job started in is within its limit after the pass.
     after = [*snap.running, *(replace_running(jobs[i], g) for i, g in started.items())]
     gpu_count: Counter[tuple] = Counter()
@@ -277,12 +298,14 @@ def test_invariants(snap):
     d = decide(snap)
     check_invariants(snap, d)
     if not snap.policy.backfill:
+        preemptors = {p.job_id for p in d.preemptions if p.gpus}  # counted as started
         blocked = [
             info.position
             for job in snap.pending
             if (info := d.pending.get(job.id)) is not None
             and info.reason in (Reason.RESOURCES, Reason.GPU_MODEL_BUSY)
             and job.gpus <= _capacity(snap, job)
+            and job.id not in preemptors
         ]
         if blocked:
             positions = {j.id: i for i, j in enumerate(_ranked_ids(snap, d), start=1)}

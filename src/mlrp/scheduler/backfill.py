@@ -334,6 +334,17 @@ class Machine:
         model = self._model.get(gpu)
         return model is not None and (gpu_type is None or model == gpu_type)
 
+    def gpus_per_node(self, gpus: Sequence[int], gpu_type: str | None) -> dict[int, int]:
+        """node -> how many of `gpus` (of that model, when one is given) it has."""
+        node_of, model = self._node_of, self._model
+        per_node: dict[int, int] = {}
+        for g in gpus:
+            m = model.get(g)
+            if m is not None and (gpu_type is None or m == gpu_type):
+                node = node_of[g]
+                per_node[node] = per_node.get(node, 0) + 1
+        return per_node
+
     def node_capacity(self, gpu_type: str | None) -> int:
         """The most GPUs of that model one node has."""
         return self._node_cap.get(gpu_type or _ANY, 0)

@@ -56,16 +56,13 @@ from mlrp.scheduler.eligibility import eligibility_reason
 from mlrp.scheduler.fair_preemption import FairShares
 from mlrp.scheduler.fairshare import fairshare_factors
 from mlrp.scheduler.limits import LimitCounters
-from mlrp.scheduler.preemption import cheapest_victims, qos_victims, victim_pool
+from mlrp.scheduler.preemption import Candidates, cheapest_victims, qos_victims, victim_pool
 from mlrp.scheduler.priority import Factors, PriorityContext
 from mlrp.scheduler.snapshot import QueuedJob, RunningJob, Snapshot
 from mlrp.scheduler.state import ClusterState
 
 _Priority = tuple[Factors, float]  # factors, total
 _Row = tuple[Reason, float | None, _Priority | None]  # reason, expected start, priority
-
-
-_ACCOUNT_USER = operator.attrgetter("account", "user")
 
 
 def _usage_with_jobs(
@@ -76,7 +73,7 @@ def _usage_with_jobs(
     has any usage."""
     usage = dict(snapshot.usage)
     keys = {(job.account, job.user) for job in pending}
-    keys.update(map(_ACCOUNT_USER, snapshot.running))
+    keys.update([(job.account, job.user) for job in snapshot.running])  # faster than map
     usage.update(dict.fromkeys(keys - usage.keys(), 0.0))
     return usage
 
@@ -160,7 +157,10 @@ class _Pass:
         self.starts: list[Start] = []
         self.preemptions: list[Preemption] = []
         self.fair_victims: set[int] = set()  # running jobs stopped for fair share
-        self.running_by_id: dict[int, RunningJob] | None = None
+        # (account, model) -> the fewest GPUs a job failed to find fair-share victims for
+        self.fair_failed: dict[tuple[str, str | None], int] = {}
+        self.candidates: Candidates | None = None  # built on the first search for victims
+        self.running_by_id: dict[int, RunningJob] = {}
 
     def priority(self, job: QueuedJob) -> _Priority:
         [evaluated] = self.context.evaluate((job,), self.now)
@@ -189,11 +189,11 @@ class _Pass:
         free_any = machine.free_count(None)
         victims_taken: set[int] = set()
         pool = victim_pool(self.snapshot)
-        fair = (
-            FairShares(policy, self.snapshot.running)
-            if policy.fairshare_preemption and not any(r.preempting for r in self.snapshot.running)
-            else None
+        # fair-share preemption: none while victims of an earlier one are still stopping
+        fair_preemption = policy.fairshare_preemption and not any(
+            r.preempting for r in self.snapshot.running
         )
+        fair: FairShares | None = None  # the accounts' shares, built on first need
         fair_tried: set[int] = set()  # classes that looked for fair-share victims
         # (GPUs, model) -> the earliest end a job of that shape failed to be placed
         # with: a later job of the shape ending no sooner cannot be placed either, since
@@ -284,8 +284,12 @@ class _Pass:
                     continue
 
             # Blocked by resources.
-            if fair is not None and c not in fair_tried:
+            if fair_preemption and c not in fair_tried:
                 fair_tried.add(c)
+                if fair is None:
+                    fair = FairShares(policy, self.snapshot.running)
+                    for started in started_jobs:
+                        fair.add(started.account, started.gpus)
                 preemption = self.preempt_for_fair_share(job, fair)
                 if preemption is not None:  # counted as started on the GPUs it frees
                     self.preemptions.append(preemption)
@@ -329,28 +333,31 @@ class _Pass:
         """Stop jobs of accounts above their fair share so that `job` (blocked by
         resources) starts on their GPUs (fair_preemption.py): None when no such jobs
         free a place for it that delays no reservation."""
-        if not fair.may_preempt(job):
+        gpu_type = job.gpu_type.lower() if job.gpu_type else None
+        failed = (job.account, gpu_type)
+        if job.gpus >= self.fair_failed.get(failed, math.inf) or not fair.may_preempt(job):
             return None
-        if self.running_by_id is None:
-            self.running_by_id = {r.id: r for r in self.snapshot.running}
-        by_id = self.running_by_id
         machine = self.machine
         now = self.now
+        if self.candidates is None:
+            self.candidates = Candidates(self.snapshot.running, machine, now)
+            self.running_by_id = {r.id: r for r in self.snapshot.running}
+        by_id = self.running_by_id
         chosen = cheapest_victims(
             job,
             machine,
-            now,
-            self.snapshot.running,
-            lambda victim: fair.may_stop(job, victim),
+            self.candidates,
+            fair.victim_test(job),
             skip=self.fair_victims,
             accept=lambda ids: fair.keeps_fair(job, (by_id[i] for i in ids)),
         )
         if not chosen:
+            # a larger job of the account cannot do better until a preemption succeeds
+            self.fair_failed[failed] = job.gpus
             return None
         stopped = [by_id[i] for i in chosen]
         for victim in stopped:
             machine.release(victim.gpus)
-        gpu_type = job.gpu_type.lower() if job.gpu_type else None
         end = now + job.time_limit
         gpus = machine.try_place(job.gpus, gpu_type, end)
         placed = set(gpus or ())
@@ -361,8 +368,12 @@ class _Pass:
             else:  # not needed after all (or no place): it keeps running
                 machine.start(victim.gpus, max(victim.start_time + victim.time_limit, now))
         if gpus is None:
+            self.fair_failed[failed] = job.gpus
             return None
         machine.start(gpus, end)
+        # the victims' other GPUs are busy until they stop: now, for reservations
+        machine.start([g for v in victims for g in v.gpus if g not in placed], now)
+        self.fair_failed.clear()
         for victim in victims:
             fair.add(victim.account, -len(victim.gpus))
             self.fair_victims.add(victim.id)

@@ -28,7 +28,7 @@ shares are then in flux.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from mlrp.models.policy import Policy
 from mlrp.scheduler.fairshare import share_tree
@@ -36,6 +36,7 @@ from mlrp.scheduler.snapshot import QueuedJob, RunningJob
 
 _ENTITLEMENTS: list[tuple[Policy, dict[str, float]]] = []  # a small cache, by identity
 _CACHED_POLICIES = 4
+_TOLERANCE = 1e-9  # GPUs: float rounding in held - share x entitlement
 
 
 def entitlements(policy: Policy) -> dict[str, float]:
@@ -57,10 +58,11 @@ class FairShares:
     def __init__(self, policy: Policy, running: Iterable[RunningJob]) -> None:
         self._entitlement = entitlements(policy)
         self._qos_priority = {q.name: q.priority for q in policy.qos}
-        self._held: dict[str, int] = {}
+        held: dict[str, int] = {}
         for job in running:
             if not job.preempting:
-                self.add(job.account, len(job.gpus))
+                held[job.account] = held.get(job.account, 0) + len(job.gpus)
+        self._held = held
 
     def add(self, account: str, gpus: int) -> None:
         """`account` holds `gpus` more (fewer, when negative)."""
@@ -90,14 +92,27 @@ class FairShares:
             for account, held in self._held.items()
         )
 
-    def may_stop(self, job: QueuedJob, victim: RunningJob) -> bool:
-        """Whether `job` may preempt `victim` alone."""
-        return (
-            victim.account != job.account
-            and victim.account in self._entitlement
-            and self._qos_priority.get(victim.qos, 0) <= self._qos_priority.get(job.qos, 0)
-            and self.share(victim.account, -len(victim.gpus)) >= self.share(job.account, job.gpus)
-        )
+    def victim_test(self, job: QueuedJob) -> Callable[[RunningJob], bool]:
+        """Whether `job` may preempt a running job alone: the test, for many of them."""
+        mine = self.share(job.account, job.gpus)
+        # account -> the most GPUs it may lose and stay at or above `mine`
+        room = {
+            account: held - mine * self._entitlement[account]
+            for account, held in self._held.items()
+            if account != job.account and account in self._entitlement
+        }
+        qos_priority = self._qos_priority
+        ceiling = qos_priority.get(job.qos, 0)
+
+        def may_stop(victim: RunningJob) -> bool:
+            spare = room.get(victim.account)
+            return (
+                spare is not None
+                and len(victim.gpus) <= spare + _TOLERANCE
+                and qos_priority.get(victim.qos, 0) <= ceiling
+            )
+
+        return may_stop
 
     def keeps_fair(self, job: QueuedJob, victims: Iterable[RunningJob]) -> bool:
         """Whether every victim account stays at or above `job`'s account's share
@@ -106,4 +121,7 @@ class FairShares:
         for victim in victims:
             lost[victim.account] = lost.get(victim.account, 0) + len(victim.gpus)
         mine = self.share(job.account, job.gpus)
-        return all(self.share(account, -gpus) >= mine for account, gpus in lost.items())
+        return all(
+            (self.held(account) - gpus) + _TOLERANCE >= mine * self._entitlement[account]
+            for account, gpus in lost.items()
+        )

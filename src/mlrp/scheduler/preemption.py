@@ -40,6 +40,30 @@ def victim_pool(snapshot: Snapshot) -> tuple[RunningJob, ...]:
     return tuple(r for r in snapshot.running if r.preempting or r.qos in preemptible)
 
 
+class Candidates:
+    """Running jobs as preemption candidates in one pass, with each job's GPUs per node
+    (of the model a preemptor asks for) worked out when first needed and reused by every
+    preemptor of the pass."""
+
+    __slots__ = ("_machine", "_placed", "now", "running")
+
+    def __init__(self, running: Sequence[RunningJob], machine: Machine, now: float) -> None:
+        self.running = running
+        self.now = now
+        self._machine = machine
+        # (job id, model) -> (node -> its GPUs of the model there, GPUs of the model)
+        self._placed: dict[tuple[int, str | None], tuple[dict[int, int], int]] = {}
+
+    def placed(self, job: RunningJob, gpu_type: str | None) -> tuple[dict[int, int], int]:
+        """node -> the job's GPUs of `gpu_type` (None: any) there, and how many in all."""
+        key = (job.id, gpu_type)
+        placed = self._placed.get(key)
+        if placed is None:
+            per_node = self._machine.gpus_per_node(job.gpus, gpu_type)
+            placed = self._placed[key] = (per_node, sum(per_node.values()))
+        return placed
+
+
 def qos_victims(
     job: QueuedJob,
     snapshot: Snapshot,
@@ -57,51 +81,53 @@ def qos_victims(
         return []
     preemptible = set(qos.preempt)
     return cheapest_victims(
-        job, machine, snapshot.now, pool, lambda r: r.qos in preemptible, taken, skip
+        job,
+        machine,
+        Candidates(pool, machine, snapshot.now),
+        lambda r: r.qos in preemptible,
+        taken,
+        skip,
     )
 
 
 def cheapest_victims(
     job: QueuedJob,
     machine: Machine,
-    now: float,
-    pool: Iterable[RunningJob],
+    candidates: Candidates,
     eligible: Callable[[RunningJob], bool],
     freeing_ids: Iterable[int] = (),
     skip: Collection[int] = (),
     accept: Callable[[list[int]], bool] | None = None,
 ) -> list[int]:
-    """The ids of the running jobs of `pool` that `eligible` allows, cheapest in lost
-    work, freeing enough GPUs of the job's model for it (empty: none can or need be).
-    Jobs already being preempted, or in `freeing_ids`, count as freeing their GPUs;
+    """The ids of the running jobs of `candidates` that `eligible` allows, cheapest in
+    lost work, freeing enough GPUs of the job's model for it (empty: none can or need
+    be). Jobs already being preempted, or in `freeing_ids`, count as freeing their GPUs;
     jobs in `skip` are left out. `accept(victims)`, when given, may refuse a set."""
     gpu_type = job.gpu_type.lower() if job.gpu_type else None
     freeing_ids = set(freeing_ids)
     # node -> GPUs freeing up because of preemptions already under way
     freeing: dict[int, int] = {}
-    candidates: dict[int, list[_Candidate]] = {}  # node -> (cost, id, GPUs on the node)
+    by_node: dict[int, list[_Candidate]] = {}  # node -> (cost, id, GPUs on the node)
     anywhere: list[_Candidate] = []  # (cost, id, GPUs on every node)
-    for running in pool:
+    now = candidates.now
+    for running in candidates.running:
         if running.id in skip:
             continue
-        gpus = [g for g in running.gpus if machine.has_gpu(g, gpu_type)]
-        if not gpus:
-            continue
-        per_node: dict[int, int] = {}
-        for g in gpus:
-            node = machine.node_of(g)
-            per_node[node] = per_node.get(node, 0) + 1
         if running.preempting or running.id in freeing_ids:
-            for node, count in per_node.items():
-                freeing[node] = freeing.get(node, 0) + count
+            per_node, _ = candidates.placed(running, gpu_type)
+            for node, n in per_node.items():
+                freeing[node] = freeing.get(node, 0) + n
         elif eligible(running):
+            per_node, count = candidates.placed(running, gpu_type)
+            if not count:
+                continue
             cost = lost_work(running, now)
-            for node, count in per_node.items():
-                candidates.setdefault(node, []).append((cost, running.id, count))
-            anywhere.append((cost, running.id, len(gpus)))
+            for node, n in per_node.items():
+                by_node.setdefault(node, []).append((cost, running.id, n))
+            anywhere.append((cost, running.id, count))
     n = job.gpus
     if n <= machine.node_capacity(gpu_type):
-        return _cheapest_on_one_node(n, gpu_type, machine, freeing, candidates, accept)
+        return _cheapest_on_one_node(n, gpu_type, machine, freeing, by_node, accept)
     have = machine.free_count(gpu_type) + sum(freeing.values())
     chosen = _enough(n - have, sorted(anywhere))
     if not chosen or (accept is not None and not accept(chosen)):
