@@ -18,13 +18,11 @@ count as freed, so a job never preempts twice for the same need.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Collection, Iterable, Sequence
 
 from mlrp.scheduler.backfill import Machine
 from mlrp.scheduler.snapshot import QueuedJob, RunningJob, Snapshot
-
-# (lost work, id, GPUs): a candidate victim
-_Candidate = tuple[float, int, int]
 
 
 def lost_work(job: RunningJob, now: float) -> float:
@@ -40,28 +38,61 @@ def victim_pool(snapshot: Snapshot) -> tuple[RunningJob, ...]:
     return tuple(r for r in snapshot.running if r.preempting or r.qos in preemptible)
 
 
-class Candidates:
-    """Running jobs as preemption candidates in one pass, with each job's GPUs per node
-    (of the model a preemptor asks for) worked out when first needed and reused by every
-    preemptor of the pass."""
+# a candidate victim: (lost work, id, its GPUs of the model on the node or in all, job)
+_Candidate = tuple[float, int, int, RunningJob]
+_COST_ORDER = operator.itemgetter(0, 1)  # cheapest first, then by id
 
-    __slots__ = ("_machine", "_placed", "now", "running")
+
+class _Layout:
+    """The running jobs of one pass as candidates for one GPU model: per node, cheapest
+    first, and across nodes, cheapest first; and the GPUs being freed per node."""
+
+    __slots__ = ("anywhere", "by_node", "freeing", "placed")
+
+    def __init__(
+        self, running: Sequence[RunningJob], machine: Machine, now: float, gpu_type: str | None
+    ) -> None:
+        self.by_node: dict[int, list[_Candidate]] = {}
+        self.anywhere: list[_Candidate] = []
+        self.freeing: dict[int, int] = {}  # node -> GPUs of jobs being preempted
+        # job id -> node -> its GPUs of the model there
+        self.placed: dict[int, dict[int, int]] = {}
+        for job in running:
+            per_node = machine.gpus_per_node(job.gpus, gpu_type)
+            if not per_node:
+                continue
+            self.placed[job.id] = per_node
+            if job.preempting:
+                for node, count in per_node.items():
+                    self.freeing[node] = self.freeing.get(node, 0) + count
+                continue
+            cost = lost_work(job, now)
+            for node, count in per_node.items():
+                self.by_node.setdefault(node, []).append((cost, job.id, count, job))
+            self.anywhere.append((cost, job.id, sum(per_node.values()), job))
+        for candidates in self.by_node.values():
+            candidates.sort(key=_COST_ORDER)
+        self.anywhere.sort(key=_COST_ORDER)
+
+
+class Candidates:
+    """Running jobs as preemption candidates in one pass, laid out per GPU model on
+    first need and reused by every preemptor of the pass."""
+
+    __slots__ = ("_layouts", "_machine", "now", "running")
 
     def __init__(self, running: Sequence[RunningJob], machine: Machine, now: float) -> None:
         self.running = running
         self.now = now
         self._machine = machine
-        # (job id, model) -> (node -> its GPUs of the model there, GPUs of the model)
-        self._placed: dict[tuple[int, str | None], tuple[dict[int, int], int]] = {}
+        self._layouts: dict[str | None, _Layout] = {}
 
-    def placed(self, job: RunningJob, gpu_type: str | None) -> tuple[dict[int, int], int]:
-        """node -> the job's GPUs of `gpu_type` (None: any) there, and how many in all."""
-        key = (job.id, gpu_type)
-        placed = self._placed.get(key)
-        if placed is None:
-            per_node = self._machine.gpus_per_node(job.gpus, gpu_type)
-            placed = self._placed[key] = (per_node, sum(per_node.values()))
-        return placed
+    def of_model(self, gpu_type: str | None) -> _Layout:
+        layout = self._layouts.get(gpu_type)
+        if layout is None:
+            layout = _Layout(self.running, self._machine, self.now, gpu_type)
+            self._layouts[gpu_type] = layout
+        return layout
 
 
 def qos_victims(
@@ -104,69 +135,72 @@ def cheapest_victims(
     be). Jobs already being preempted, or in `freeing_ids`, count as freeing their GPUs;
     jobs in `skip` are left out. `accept(victims)`, when given, may refuse a set."""
     gpu_type = job.gpu_type.lower() if job.gpu_type else None
-    freeing_ids = set(freeing_ids)
-    # node -> GPUs freeing up because of preemptions already under way
-    freeing: dict[int, int] = {}
-    by_node: dict[int, list[_Candidate]] = {}  # node -> (cost, id, GPUs on the node)
-    anywhere: list[_Candidate] = []  # (cost, id, GPUs on every node)
-    now = candidates.now
-    for running in candidates.running:
-        if running.id in skip:
-            continue
-        if running.preempting or running.id in freeing_ids:
-            per_node, _ = candidates.placed(running, gpu_type)
-            for node, n in per_node.items():
-                freeing[node] = freeing.get(node, 0) + n
-        elif eligible(running):
-            per_node, count = candidates.placed(running, gpu_type)
-            if not count:
+    layout = candidates.of_model(gpu_type)
+    left_out = set(skip)
+    freeing = layout.freeing
+    if freeing_ids:
+        freeing = dict(freeing)
+        for victim in freeing_ids:
+            if victim in left_out:
                 continue
-            cost = lost_work(running, now)
-            for node, n in per_node.items():
-                by_node.setdefault(node, []).append((cost, running.id, n))
-            anywhere.append((cost, running.id, count))
+            left_out.add(victim)
+            for node, count in layout.placed.get(victim, {}).items():
+                freeing[node] = freeing.get(node, 0) + count
     n = job.gpus
     if n <= machine.node_capacity(gpu_type):
-        return _cheapest_on_one_node(n, gpu_type, machine, freeing, by_node, accept)
-    have = machine.free_count(gpu_type) + sum(freeing.values())
-    chosen = _enough(n - have, sorted(anywhere))
-    if not chosen or (accept is not None and not accept(chosen)):
-        return []
-    return chosen
-
-
-def _enough(need: int, victims: Sequence[_Candidate]) -> list[int] | None:
-    """The cheapest-first prefix of `victims` freeing `need` GPUs; [] when none is
-    needed, None when all of them are not enough."""
+        return _cheapest_on_one_node(
+            n, gpu_type, machine, layout, freeing, eligible, left_out, accept
+        )
+    need = n - machine.free_count(gpu_type) - sum(freeing.values())
     if need <= 0:
         return []
     chosen: list[int] = []
-    for _, victim, gpus in victims:
+    for _, victim, count, running in layout.anywhere:
+        if victim in left_out or not eligible(running):
+            continue
         chosen.append(victim)
-        need -= gpus
+        need -= count
         if need <= 0:
-            return chosen
-    return None
+            return chosen if accept is None or accept(chosen) else []
+    return []
 
 
 def _cheapest_on_one_node(
     n: int,
     gpu_type: str | None,
     machine: Machine,
+    layout: _Layout,
     freeing: dict[int, int],
-    candidates: dict[int, list[_Candidate]],
+    eligible: Callable[[RunningJob], bool],
+    left_out: set[int],
     accept: Callable[[list[int]], bool] | None,
 ) -> list[int]:
+    """The cheapest victims on the node where they cost least; [] when GPUs being freed
+    already make room on a node that has candidates or GPUs freeing."""
     best: tuple[float, list[int]] | None = None
-    for node in sorted(candidates.keys() | freeing.keys()):
-        victims = sorted(candidates.get(node, ()))
+    for node in sorted(layout.by_node.keys() | freeing.keys()):
         have = machine.node_free(node, gpu_type) + freeing.get(node, 0)
+        need = n - have
+        chosen: list[int] = []
+        cost = 0.0
+        seen = False  # an eligible candidate on the node
+        for c, victim, count, running in layout.by_node.get(node, ()):
+            if victim in left_out or not eligible(running):
+                continue
+            seen = True
+            if need <= 0:
+                break
+            chosen.append(victim)
+            cost += c
+            need -= count
+            if need <= 0:
+                break
+        if not seen and node not in freeing:
+            continue
         if have >= n:
             return []  # enough is already freeing up there
-        chosen = _enough(n - have, victims)
-        if not chosen or (accept is not None and not accept(chosen)):
+        if need > 0 or (best is not None and cost >= best[0]):
             continue
-        cost = sum(c for c, v, _ in victims if v in chosen)
-        if best is None or cost < best[0]:
+        if accept is None or accept(chosen):
             best = (cost, chosen)
     return best[1] if best is not None else []
