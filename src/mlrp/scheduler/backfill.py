@@ -23,7 +23,7 @@ GPUs of one node, not of the cluster: a pass over thousands of nodes stays cheap
 from __future__ import annotations
 
 import bisect
-import itertools
+import heapq
 import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -53,6 +53,7 @@ class Layout:
     __slots__ = (
         "capacity",
         "held",
+        "key_nodes",
         "model",
         "node_cap",
         "node_capacity",
@@ -83,6 +84,11 @@ class Layout:
         self.capacity: Counter[str] = Counter(self.model.values())
         self.capacity[_ANY] = len(ordered)
         self.node_capacity = [{key: len(g) for key, g in pools.items()} for pools in self.node_pool]
+        # key -> the nodes that have GPUs of it, ascending
+        self.key_nodes: dict[str, list[int]] = {}
+        for node, pools in enumerate(self.node_pool):
+            for key in pools:
+                self.key_nodes.setdefault(key, []).append(node)
         self.node_cap: dict[str, int] = {}
         for pools in self.node_pool:
             for key, gpus in pools.items():
@@ -122,21 +128,33 @@ class Layout:
 
 
 _LAYOUT_CACHE = 4
+_REBUILD = 16  # more stale nodes than this: _Bounds are rebuilt, not refreshed
 _LAYOUTS: list[tuple[Sequence[GpuSlot], Sequence[Sequence[int]], Sequence[Switch], Layout]] = []
 
 
 def _buckets(
-    node_cap: Mapping[str, int], node_free: Sequence[Mapping[str, int]]
+    node_cap: Mapping[str, int],
+    node_free: Mapping[str, Sequence[int]],
+    key_nodes: Mapping[str, Sequence[int]],
 ) -> dict[str, list[dict[int, None]]]:
     """key -> k -> the nodes with k free GPUs of that key, in node order (an
     insertion-ordered dict used as a set: best fit takes the first one)."""
     buckets: dict[str, list[dict[int, None]]] = {
         key: [{} for _ in range(cap + 1)] for key, cap in node_cap.items()
     }
-    for node, counts in enumerate(node_free):
-        for key, k in counts.items():
-            buckets[key][k][node] = None
+    for key, nodes in key_nodes.items():
+        free, by_count = node_free[key], buckets[key]
+        for node in nodes:
+            by_count[free[node]][node] = None
     return buckets
+
+
+def _overlaps(spans: Sequence[tuple[float, float]], start: float, end: float) -> bool:
+    """Whether one of the reservation `spans` (start, end) overlaps [start, end)."""
+    for s, e in spans:  # noqa: SIM110 (a loop: no generator to build, in a hot path)
+        if s < end and start < e:
+            return True
+    return False
 
 
 class _Bounds:
@@ -147,14 +165,38 @@ class _Bounds:
     __slots__ = ("at", "order", "stale")
 
     def __init__(self, machine: Machine, key: str, n: int) -> None:
+        # Machine._bound for every node that has n GPUs of the key, inlined: this runs
+        # once per pass and size
+        now, node_free, busy_ends = machine.now, machine._node_free[key], machine._busy_ends
         self.at: dict[int, float] = {}
         for node, pools in enumerate(machine._node_pool):
             if len(pools.get(key, ())) >= n:
-                bound = machine._bound(node, key, n)
-                if bound < math.inf:
-                    self.at[node] = bound
-        self.order = sorted((bound, node) for node, bound in self.at.items())
+                k = n - node_free[node] - 1
+                if k < 0:
+                    self.at[node] = now
+                else:
+                    ends = busy_ends.get((node, key), ())
+                    if k < len(ends) and ends[k] < math.inf:
+                        self.at[node] = ends[k] if ends[k] > now else now
+        self.order = sorted([(bound, node) for node, bound in self.at.items()])
         self.stale: set[int] = set()
+
+    @classmethod
+    def later(cls, origin: _Bounds, now: float, stale: set[int]) -> _Bounds:
+        """`origin`'s bounds (a Machine's at an earlier time) as a copy of that Machine at
+        `now` sees them, with `stale` the nodes the copy has changed since: a bound
+        before `now` is `now` (those nodes then in node order, as _Bounds sorts them)."""
+        bounds = cls.__new__(cls)
+        bounds.at = origin.at.copy()
+        passed = bisect.bisect_right(origin.order, (now, math.inf))
+        if passed:
+            nodes = sorted([node for _, node in origin.order[:passed]])
+            bounds.order = [(now, node) for node in nodes] + origin.order[passed:]
+            bounds.at.update(dict.fromkeys(nodes, now))
+        else:
+            bounds.order = origin.order.copy()
+        bounds.stale = stale.copy()
+        return bounds
 
     def refresh(self, machine: Machine, key: str, n: int) -> None:
         """Re-sort the stale nodes (same order as a new _Bounds: by bound, then node)."""
@@ -180,6 +222,8 @@ class Machine:
         "_busy_ends",
         "_busy_until",
         "_capacity",
+        "_end_heap",
+        "_ended",
         "_free",
         "_free_count",
         "_freeable",
@@ -190,11 +234,15 @@ class Machine:
         "_node_of",
         "_node_pool",
         "_node_release",
+        "_origin",
+        "_origin_version",
+        "_owned_ends",
         "_reserved",
         "_reserved_nodes",
-        "_shared_ends",
         "_topology",
+        "_touched",
         "_unsorted",
+        "_version",
         "now",
         "reservations",
     )
@@ -240,34 +288,49 @@ class Machine:
             self._busy_ends.setdefault((node, _ANY), []).append(t)
         for ends in self._busy_ends.values():
             ends.sort()
-        self._shared_ends: set[tuple[int, str]] = set()  # lists another Machine also holds
+        # the lists of _busy_ends this Machine may change: the others, another Machine
+        # holds too (copy on write)
+        self._owned_ends: set[tuple[int, str]] = set(self._busy_ends)
         busy_models = Counter(map(model.__getitem__, busy))
-        self._free_count: Counter[str] = Counter(self._capacity)
-        self._free_count.subtract(busy_models)
-        self._free_count[_ANY] -= len(busy)
+        free_count = Counter(self._capacity)
+        free_count.subtract(busy_models)
+        free_count[_ANY] -= len(busy)
+        self._free_count: dict[str, int] = dict(free_count)  # a dict copies fast
         self._freeable: Counter[str] = Counter(self._capacity)
         forever = [g for g in layout.held if busy[g] == math.inf]
         self._freeable.subtract(Counter(map(model.__getitem__, forever)))
         self._freeable[_ANY] -= len(forever)
         self._free = set(model).difference(busy)
-        node_free: list[dict[str, int]] = [dict(caps) for caps in layout.node_capacity]
+        # the busy ends as a heap, with the ends released since (to drop when they
+        # reach the top): built by the first copy, so that the Machine a ClusterState
+        # keeps finds its earliest end without a scan
+        self._end_heap: list[float] | None = None
+        self._ended: Counter[float] = Counter()
+        # key -> node -> its free GPUs of the key (0 for a node without any)
+        node_free = {
+            key: [caps.get(key, 0) for caps in layout.node_capacity] for key in self._node_cap
+        }
         node_of = self._node_of
         if layout.uniform:  # one model per node: count per node in C
             for node, count in Counter(map(node_of.__getitem__, busy)).items():
-                counts = node_free[node]
-                for key in counts:
-                    counts[key] -= count
+                for key in layout.node_capacity[node]:
+                    node_free[key][node] -= count
         else:
             for g in busy:
-                counts = node_free[node_of[g]]
-                counts[model[g]] -= 1
-                counts[_ANY] -= 1
-        self._buckets = _buckets(self._node_cap, node_free)
+                node = node_of[g]
+                node_free[model[g]][node] -= 1
+                node_free[_ANY][node] -= 1
+        self._buckets = _buckets(self._node_cap, node_free, layout.key_nodes)
         # buckets whose nodes may no longer be in node order: (key, free count)
         self._unsorted: set[tuple[str, int]] = set()
         self._node_free = node_free
         self._node_release: dict[tuple[int, str], list[float]] = {}  # cache, see _releases
         self._bounds: dict[tuple[str, int], _Bounds] = {}  # cache, see _sorted_bounds
+        # the Machine this one is a copy of, while its bounds still hold (see copy)
+        self._origin: Machine | None = None
+        self._origin_version = 0
+        self._version = 0  # counts the starts and releases
+        self._touched: set[int] = set()  # nodes changed since the copy (with an origin)
         self.reservations: list[Reservation] = []
         self._reserved: dict[int, list[tuple[float, float]]] = {}
         self._reserved_nodes: set[int] = set()  # nodes with a reserved GPU
@@ -284,21 +347,23 @@ class Machine:
         other._topology = self._topology
         other.now = now
         busy = self._busy_until
-        if busy and min(busy.values()) < now:  # a job past its expected end: frees up now
+        other._end_heap = None
+        other._ended = Counter()
+        if self._earliest_end() < now:  # a job past its expected end: frees up now
             other._busy_until = {g: max(t, now) for g, t in busy.items()}
             other._busy_ends = {
                 where: [max(t, now) for t in ends] for where, ends in self._busy_ends.items()
             }
-            other._shared_ends = set()
+            other._owned_ends = set(other._busy_ends)
         else:
             other._busy_until = busy.copy()
             # copy on write: both hold the lists until one of them changes one
             other._busy_ends = dict(self._busy_ends)
-            self._shared_ends = set(self._busy_ends)
-            other._shared_ends = set(self._busy_ends)
+            self._owned_ends = set()
+            other._owned_ends = set()
         other._free_count = self._free_count.copy()
         other._free = self._free.copy()
-        other._node_free = [counts.copy() for counts in self._node_free]
+        other._node_free = {key: counts.copy() for key, counts in self._node_free.items()}
         for key, k in self._unsorted:  # in node order, as in a new Machine
             bucket = self._buckets[key][k]
             self._buckets[key][k] = dict.fromkeys(sorted(bucket))
@@ -307,6 +372,12 @@ class Machine:
         other._unsorted = set()
         other._node_release = {}
         other._bounds = {}
+        # its bounds come from this Machine's (kept up to date between passes by a
+        # ClusterState) as long as this one does not change
+        other._origin = self if now >= self.now else None
+        other._origin_version = self._version
+        other._version = 0
+        other._touched = set()
         other.reservations = []
         other._reserved = {}
         other._reserved_nodes = set()
@@ -350,7 +421,8 @@ class Machine:
         return self._node_cap.get(gpu_type or _ANY, 0)
 
     def node_free(self, node: int, gpu_type: str | None) -> int:
-        return self._node_free[node].get(gpu_type or _ANY, 0)
+        counts = self._node_free.get(gpu_type or _ANY)
+        return 0 if counts is None else counts[node]
 
     # --- now ---------------------------------------------------------------------------
 
@@ -438,6 +510,9 @@ class Machine:
     def start(self, gpus: Sequence[int], end: float) -> None:
         """`gpus` (free now) become busy until `end`."""
         self._stale(gpus)
+        if self._end_heap is not None:
+            for _ in gpus:
+                heapq.heappush(self._end_heap, end)
         for g in gpus:
             self._free.remove(g)
             self._count(g, -1)
@@ -451,38 +526,57 @@ class Machine:
         self._stale(gpus)
         for g in gpus:
             end = self._busy_until.pop(g)
+            if self._end_heap is not None:
+                self._ended[end] += 1
             self._free.add(g)
             self._count(g, +1)
             node = self._node_of[g]
             for key in (self._model[g], _ANY):
                 self._own_ends(node, key).remove(end)
 
+    def _earliest_end(self) -> float:
+        """The earliest end of a busy GPU (inf: none), from the heap of ends."""
+        heap, ended = self._end_heap, self._ended
+        if heap is None:
+            heap = self._end_heap = list(self._busy_until.values())
+            heapq.heapify(heap)
+            ended.clear()
+        while heap and heap[0] in ended:
+            top = heapq.heappop(heap)
+            ended[top] -= 1
+            if not ended[top]:
+                del ended[top]
+        return heap[0] if heap else math.inf
+
     def _stale(self, gpus: Sequence[int]) -> None:
         """The bounds of the nodes of `gpus` are about to change."""
-        if self._bounds:
+        self._version += 1
+        if self._bounds or self._origin is not None:
             nodes = {self._node_of[g] for g in gpus}
             for bounds in self._bounds.values():
                 bounds.stale.update(nodes)
+            if self._origin is not None:
+                self._touched.update(nodes)
 
     def _own_ends(self, node: int, key: str) -> list[float]:
         """The (node, key) busy ends, copied first if another Machine holds them too."""
         where = (node, key)
-        if where in self._shared_ends:
-            self._shared_ends.discard(where)
-            self._busy_ends[where] = list(self._busy_ends[where])
-        return self._busy_ends.setdefault(where, [])
+        if where not in self._owned_ends:
+            self._owned_ends.add(where)
+            self._busy_ends[where] = list(self._busy_ends.get(where, ()))
+        return self._busy_ends[where]
 
     def _count(self, g: int, change: int) -> None:
         node = self._node_of[g]
-        counts = self._node_free[node]
         for key in (self._model[g], _ANY):
             self._free_count[key] += change
+            free = self._node_free[key]
             buckets = self._buckets[key]
-            del buckets[counts[key]][node]
-            counts[key] += change
-            bucket = buckets[counts[key]]
+            del buckets[free[node]][node]
+            free[node] += change
+            bucket = buckets[free[node]]
             if bucket and node < next(reversed(bucket)):
-                self._unsorted.add((key, counts[key]))
+                self._unsorted.add((key, free[node]))
             bucket[node] = None
             self._node_release.pop((node, key), None)
 
@@ -497,14 +591,14 @@ class Machine:
         cached = self._node_release.get((node, key))
         if cached is None:
             now = self.now
-            cached = [now] * self._node_free[node].get(key, 0)
+            cached = [now] * self.node_free(node, key)
             cached += [max(t, now) for t in self._busy_ends.get((node, key), ()) if t < math.inf]
             self._node_release[(node, key)] = cached
         return cached
 
     def _bound(self, node: int, key: str, n: int) -> float:
         """When the node's n-th GPU of that key frees up (inf: never)."""
-        free = self._node_free[node].get(key, 0)
+        free = self.node_free(node, key)
         if n <= free:
             return self.now
         ends = self._busy_ends.get((node, key), ())
@@ -512,7 +606,7 @@ class Machine:
         return max(ends[k], self.now) if k < len(ends) else math.inf
 
     def _conflicts(self, gpu: int, start: float, end: float) -> bool:
-        return any(s < end and start < e for s, e in self._reserved.get(gpu, ()))
+        return _overlaps(self._reserved.get(gpu, ()), start, end)
 
     def _usable_at(self, gpus: Sequence[int], t: float, end: float) -> list[int]:
         busy, now, reserved = self._busy_until, self.now, self._reserved
@@ -569,10 +663,19 @@ class Machine:
 
     def _sorted_bounds(self, key: str, n: int) -> list[tuple[float, int]]:
         """(bound, node), ascending, for the nodes where `n` GPUs of `key` free up some
-        time (see _bound): kept between reservations of a pass; a start or release
+        time (see _bound): kept between reservations of a pass, and taken from the
+        Machine this is a copy of when it has not changed since; a start or release
         re-sorts only its nodes."""
         bounds = self._bounds.get((key, n))
         if bounds is None:
+            origin = self._origin
+            if origin is not None and origin._version == self._origin_version:
+                origin._sorted_bounds(key, n)
+                bounds = _Bounds.later(origin._bounds[(key, n)], self.now, self._touched)
+            else:
+                bounds = _Bounds(self, key, n)
+            self._bounds[(key, n)] = bounds
+        if len(bounds.stale) > _REBUILD:
             bounds = self._bounds[(key, n)] = _Bounds(self, key, n)
         elif bounds.stale:
             bounds.refresh(self, key, n)
@@ -581,13 +684,26 @@ class Machine:
     def _earliest_on_node(
         self, node: int, key: str, n: int, duration: float, bound: float
     ) -> tuple[float, tuple[int, ...]] | None:
-        gpus = self._node_pool[node][key]
+        """The earliest time from `bound` on at which n GPUs of the node are free for
+        `duration` (reservations included): a release time, `bound`, or the end of a
+        reservation on the node; and which GPUs."""
+        busy, now, reserved = self._busy_until, self.now, self._reserved
         times = {t for t in self._releases(node, key) if t >= bound}
         times.add(bound)
-        for g in gpus:
-            times.update(e for _, e in self._reserved.get(g, ()) if e > bound)
+        # (GPU, its release time, its reservations or None)
+        gpus: list[tuple[int, float, list[tuple[float, float]] | None]] = []
+        for g in self._node_pool[node][key]:
+            spans = reserved.get(g)
+            gpus.append((g, busy.get(g, now), spans))
+            if spans:
+                times.update([e for _, e in spans if e > bound])
         for t in sorted(times):
-            usable = self._usable_at(gpus, t, t + duration)
+            end = t + duration
+            usable = [
+                g
+                for g, release, spans in gpus
+                if release <= t and (spans is None or not _overlaps(spans, t, end))
+            ]
             if len(usable) >= n:
                 chosen = choose_gpus(n, usable, self._node_groups[node])
                 if chosen is not None:
@@ -599,10 +715,17 @@ class Machine:
     ) -> tuple[float, tuple[int, ...]] | None:
         """Sweep the release times of the whole pool, earliest first, until a switch has
         enough GPUs free for the whole duration."""
-        now = self.now
-        ends = (self._busy_ends.get((node, key), ()) for node in range(len(self._node_pool)))
+        now, busy = self.now, self._busy_until
+        if key == _ANY:
+            ends = sorted(busy.values())
+        else:
+            model = self._model
+            ends = sorted([t for g, t in busy.items() if model[g] == key])
+        del ends[bisect.bisect_left(ends, math.inf) :]  # held GPUs never free up
+        if ends and ends[0] < now:
+            ends = [max(t, now) for t in ends]
         releases = [now] * self._free_count.get(key, 0)  # the free GPUs, then the busy ones
-        releases += sorted(max(t, now) for t in itertools.chain.from_iterable(ends) if t < math.inf)
+        releases += ends
         if len(releases) < n:
             return None
         first = releases[n - 1]
@@ -612,7 +735,6 @@ class Machine:
             times.update(e for _, e in spans if e > first)
         # GPUs of the pool under a reservation: the only ones that may be released by t
         # and still not usable from t
-        busy = self._busy_until
         reserved = [
             (busy.get(g, now), spans)
             for g, spans in self._reserved.items()
@@ -621,11 +743,10 @@ class Machine:
         for t in sorted(times):
             end = t + duration
             released = bisect.bisect_right(releases, t)
-            blocked = sum(
-                1
-                for release, spans in reserved
-                if release <= t and any(s < end and t < e for s, e in spans)
-            )
+            blocked = 0
+            for release, spans in reserved:
+                if release <= t and _overlaps(spans, t, end):
+                    blocked += 1
             if released - blocked < n:
                 continue  # too few GPUs usable from t, wherever they are
             usable_by_node: dict[int, list[int]] = {}

@@ -453,6 +453,8 @@ class _FloatWalk:
     def _sorted(self, nodes: list[int]) -> tuple[list[int], list[bool]]:
         """_Ranking._sorted's order, and for each node whether its LF equals the one
         before it."""
+        if len(nodes) == 1:
+            return nodes, [False]
         lf, is_user, rtol = self.lf, self.ranking.is_user, self.ranking.rtol
         order = sorted(nodes, key=lambda i: (lf[i], is_user[i]), reverse=True)
         tied = [False] * len(order)
@@ -492,18 +494,24 @@ class _FloatWalk:
             node = order[i]
             tie = tied_in if i == 0 else tied[i]
             if is_user[node]:
-                if not tie:
-                    self.rank = self.next_rank
-                self.factors[keys[node]] = self.rank / ranking.users
-                self.next_rank -= 1
+                self._rank_user(keys[node], tied=tie)
                 i += 1
                 continue
             end = i + 1  # sibling accounts tied with this one are walked together
             while end < len(order) and not is_user[order[end]] and tied[end]:
                 end += 1
             pooled = [child for merged in order[i:end] for child in ranking.children[merged]]
-            self.walk(pooled, tied_in=tie)
+            if len(pooled) == 1 and is_user[pooled[0]]:  # the usual account of one user
+                self._rank_user(keys[pooled[0]], tied=tie)
+            else:
+                self.walk(pooled, tied_in=tie)
             i = end
+
+    def _rank_user(self, key: tuple[str, str], *, tied: bool) -> None:
+        if not tied:
+            self.rank = self.next_rank
+        self.factors[key] = self.rank / self.ranking.users
+        self.next_rank -= 1
 
 
 def _classic_rows(tree: _Tree, levels: _Levels | None) -> list[ShareRow]:

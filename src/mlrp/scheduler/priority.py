@@ -41,24 +41,7 @@ class PriorityContext:
         total_gpus: int,
         fairshare: Mapping[tuple[str, str], float],
     ) -> PriorityContext:
-        max_qos = max((q.priority for q in policy.qos), default=0)
-        max_tier = max((p.priority_tier for p in policy.partitions), default=0)
-        # reversed(): with duplicate names the first wins, as in Policy.qos_named
-        qos_factor = {
-            q.name: (q.priority / max_qos if max_qos > 0 else 0.0) for q in reversed(policy.qos)
-        }
-        partition_factor = {
-            p.name: (p.priority_tier / max_tier if max_tier > 0 else 0.0)
-            for p in reversed(policy.partitions)
-        }
-        w = policy.weights
-        weights = (
-            float(w.age),
-            float(w.fairshare),
-            float(w.job_size),
-            float(w.qos),
-            float(w.partition),
-        )
+        weights, qos_factor, partition_factor = _policy_factors(policy)
         return cls(weights, policy.age_max, total_gpus, qos_factor, partition_factor, fairshare)
 
     def evaluate(self, jobs: Sequence[QueuedJob], now: float) -> list[tuple[Factors, float]]:
@@ -106,6 +89,40 @@ class PriorityContext:
     def breakdown(self, job: QueuedJob, now: float) -> PriorityBreakdown:
         [(factors, total)] = self.evaluate((job,), now)
         return self.make_breakdown(factors, total, job.nice)
+
+
+_PolicyFactors = tuple[Factors, Mapping[str, float], Mapping[str, float]]
+_POLICY_FACTORS: list[tuple[Policy, _PolicyFactors]] = []
+
+
+def _policy_factors(policy: Policy) -> _PolicyFactors:
+    """The weights and the QOS and partition factors of a policy, from a small cache:
+    the daemon and the simulator pass the same policy to every pass."""
+    for cached, factors in _POLICY_FACTORS:
+        if cached is policy:
+            return factors
+    max_qos = max((q.priority for q in policy.qos), default=0)
+    max_tier = max((p.priority_tier for p in policy.partitions), default=0)
+    # reversed(): with duplicate names the first wins, as in Policy.qos_named
+    qos_factor = {
+        q.name: (q.priority / max_qos if max_qos > 0 else 0.0) for q in reversed(policy.qos)
+    }
+    partition_factor = {
+        p.name: (p.priority_tier / max_tier if max_tier > 0 else 0.0)
+        for p in reversed(policy.partitions)
+    }
+    w = policy.weights
+    weights = (
+        float(w.age),
+        float(w.fairshare),
+        float(w.job_size),
+        float(w.qos),
+        float(w.partition),
+    )
+    factors = (weights, qos_factor, partition_factor)
+    _POLICY_FACTORS.insert(0, (policy, factors))
+    del _POLICY_FACTORS[4:]
+    return factors
 
 
 def priority(
