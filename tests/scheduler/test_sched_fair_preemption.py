@@ -133,3 +133,19 @@ def test_no_new_fair_share_preemption_while_victims_are_still_stopping() -> None
     assert preempted(run([carol], a_jobs, pol=fair_policy(accounts=teams))) == {}
     a_jobs[0] = a_job(1, (0, 1), age=60)
     assert 11 in preempted(run([carol], a_jobs, pol=fair_policy(accounts=teams)))
+
+
+def test_victims_come_from_the_account_furthest_above_its_share() -> None:
+    # 16 GPUs: "a" holds 10, "c" 6 in young jobs; b (nothing) takes from a, though c's
+    # jobs would lose less work and c could spare them: the GPUs go straight from the
+    # most over-served account.
+    teams = [*TEAMS, Account(name="c", users=["carol"])]
+    hold = [a_job(k, (2 * k, 2 * k + 1), age=5000 - k) for k in range(5)]
+    hold += [
+        running(
+            5 + k, user="carol", account="c", gpus=(10 + 2 * k, 11 + 2 * k), start_time=NOW - 10
+        )
+        for k in range(3)
+    ]
+    d = run([b_job(10, gpus=2)], hold, n_gpus=16, pol=fair_policy(accounts=teams))
+    assert preempted(d) == {10: ((4,), (8, 9))}  # a's youngest

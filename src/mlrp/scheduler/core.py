@@ -350,6 +350,7 @@ class _Pass:
             fair.victim_test(job),
             skip=self.fair_victims,
             accept=lambda ids: fair.keeps_fair(job, (by_id[i] for i in ids)),
+            prefer=fair.over_first(job),
         )
         if not chosen:
             # a larger job of the account cannot do better until a preemption succeeds

@@ -16,8 +16,12 @@ between cluster queues, a pass may stop such jobs:
   max-min fair shares of the cluster (each its part, by S, of what the others leave);
 * V's QOS must not have a higher priority than J's; an account outside the tree
   (S unknown) never preempts and is never a victim;
-* the victims are the cheapest in lost work (preemption.cheapest_victims), and J must
-  fit on the GPUs they free without delaying any reservation of the pass.
+* the victims come from one account if they can, the account highest above its share
+  first (as Kueue orders candidates), so that GPUs go to the under-served account
+  straight from the most over-served one rather than down a chain of preemptions;
+  otherwise from several. Among those, the cheapest in lost work
+  (preemption.cheapest_victims); J must fit on the GPUs they free without delaying
+  any reservation of the pass.
 
 In a pass, the first blocked job of each class (jobs of one user, account, QOS and
 size: see core.py) tries, in priority order. No new fair-share preemption is decided
@@ -113,6 +117,18 @@ class FairShares:
             )
 
         return may_stop
+
+    def over_first(self, job: QueuedJob) -> list[str]:
+        """The other accounts `job` might take GPUs from, highest share first."""
+        mine = self.share(job.account, job.gpus)
+        others = [
+            (-self.share(account), account)
+            for account, held in self._held.items()
+            if account != job.account
+            and account in self._entitlement
+            and held - mine * self._entitlement[account] >= 1 - _TOLERANCE
+        ]
+        return [account for _, account in sorted(others)]
 
     def keeps_fair(self, job: QueuedJob, victims: Iterable[RunningJob]) -> bool:
         """Whether every victim account stays at or above `job`'s account's share

@@ -43,17 +43,37 @@ _Candidate = tuple[float, int, int, RunningJob]
 _COST_ORDER = operator.itemgetter(0, 1)  # cheapest first, then by id
 
 
-class _Layout:
-    """The running jobs of one pass as candidates for one GPU model: per node, cheapest
-    first, and across nodes, cheapest first; and the GPUs being freed per node."""
+class _Pool:
+    """Candidates per node, cheapest first, and across nodes, cheapest first."""
 
-    __slots__ = ("anywhere", "by_node", "freeing", "placed")
+    __slots__ = ("anywhere", "by_node")
+
+    def __init__(self) -> None:
+        self.by_node: dict[int, list[_Candidate]] = {}
+        self.anywhere: list[_Candidate] = []
+
+    def add(self, job: RunningJob, cost: float, per_node: dict[int, int]) -> None:
+        for node, count in per_node.items():
+            self.by_node.setdefault(node, []).append((cost, job.id, count, job))
+        self.anywhere.append((cost, job.id, sum(per_node.values()), job))
+
+    def sort(self) -> None:
+        for candidates in self.by_node.values():
+            candidates.sort(key=_COST_ORDER)
+        self.anywhere.sort(key=_COST_ORDER)
+
+
+class _Layout:
+    """The running jobs of one pass as candidates for one GPU model: all of them, and
+    each account's apart; and the GPUs being freed per node."""
+
+    __slots__ = ("accounts", "everyone", "freeing", "placed")
 
     def __init__(
         self, running: Sequence[RunningJob], machine: Machine, now: float, gpu_type: str | None
     ) -> None:
-        self.by_node: dict[int, list[_Candidate]] = {}
-        self.anywhere: list[_Candidate] = []
+        self.everyone = _Pool()
+        self.accounts: dict[str, _Pool] = {}
         self.freeing: dict[int, int] = {}  # node -> GPUs of jobs being preempted
         # job id -> node -> its GPUs of the model there
         self.placed: dict[int, dict[int, int]] = {}
@@ -67,12 +87,14 @@ class _Layout:
                     self.freeing[node] = self.freeing.get(node, 0) + count
                 continue
             cost = lost_work(job, now)
-            for node, count in per_node.items():
-                self.by_node.setdefault(node, []).append((cost, job.id, count, job))
-            self.anywhere.append((cost, job.id, sum(per_node.values()), job))
-        for candidates in self.by_node.values():
-            candidates.sort(key=_COST_ORDER)
-        self.anywhere.sort(key=_COST_ORDER)
+            self.everyone.add(job, cost, per_node)
+            pool = self.accounts.get(job.account)
+            if pool is None:
+                pool = self.accounts[job.account] = _Pool()
+            pool.add(job, cost, per_node)
+        self.everyone.sort()
+        for pool in self.accounts.values():
+            pool.sort()
 
 
 class Candidates:
@@ -129,11 +151,14 @@ def cheapest_victims(
     freeing_ids: Iterable[int] = (),
     skip: Collection[int] = (),
     accept: Callable[[list[int]], bool] | None = None,
+    prefer: Sequence[str] = (),
 ) -> list[int]:
     """The ids of the running jobs of `candidates` that `eligible` allows, cheapest in
     lost work, freeing enough GPUs of the job's model for it (empty: none can or need
     be). Jobs already being preempted, or in `freeing_ids`, count as freeing their GPUs;
-    jobs in `skip` are left out. `accept(victims)`, when given, may refuse a set."""
+    jobs in `skip` are left out. `accept(victims)`, when given, may refuse a set.
+    `prefer`: accounts to take every victim from, one account at a time in this order,
+    before mixing accounts."""
     gpu_type = job.gpu_type.lower() if job.gpu_type else None
     layout = candidates.of_model(gpu_type)
     left_out = set(skip)
@@ -146,45 +171,61 @@ def cheapest_victims(
             left_out.add(victim)
             for node, count in layout.placed.get(victim, {}).items():
                 freeing[node] = freeing.get(node, 0) + count
+    pools = [layout.accounts[a] for a in prefer if a in layout.accounts]
+    pools.append(layout.everyone)
     n = job.gpus
-    if n <= machine.node_capacity(gpu_type):
-        return _cheapest_on_one_node(
-            n, gpu_type, machine, layout, freeing, eligible, left_out, accept
-        )
-    need = n - machine.free_count(gpu_type) - sum(freeing.values())
-    if need <= 0:
-        return []
+    for pool in pools:
+        if n <= machine.node_capacity(gpu_type):
+            chosen = _cheapest_on_one_node(
+                n, gpu_type, machine, pool, freeing, eligible, left_out, accept
+            )
+        else:
+            need = n - machine.free_count(gpu_type) - sum(freeing.values())
+            chosen = [] if need <= 0 else _cheapest_anywhere(need, pool, eligible, left_out, accept)
+        if chosen is not None:
+            return chosen
+    return []
+
+
+def _cheapest_anywhere(
+    need: int,
+    pool: _Pool,
+    eligible: Callable[[RunningJob], bool],
+    left_out: set[int],
+    accept: Callable[[list[int]], bool] | None,
+) -> list[int] | None:
     chosen: list[int] = []
-    for _, victim, count, running in layout.anywhere:
+    for _, victim, count, running in pool.anywhere:
         if victim in left_out or not eligible(running):
             continue
         chosen.append(victim)
         need -= count
         if need <= 0:
-            return chosen if accept is None or accept(chosen) else []
-    return []
+            return chosen if accept is None or accept(chosen) else None
+    return None
 
 
 def _cheapest_on_one_node(
     n: int,
     gpu_type: str | None,
     machine: Machine,
-    layout: _Layout,
+    pool: _Pool,
     freeing: dict[int, int],
     eligible: Callable[[RunningJob], bool],
     left_out: set[int],
     accept: Callable[[list[int]], bool] | None,
-) -> list[int]:
-    """The cheapest victims on the node where they cost least; [] when GPUs being freed
-    already make room on a node that has candidates or GPUs freeing."""
+) -> list[int] | None:
+    """The cheapest victims of `pool` on the node where they cost least (None: no node
+    has enough); [] when GPUs being freed already make room on a node that has
+    candidates or GPUs freeing."""
     best: tuple[float, list[int]] | None = None
-    for node in sorted(layout.by_node.keys() | freeing.keys()):
+    for node in sorted(pool.by_node.keys() | freeing.keys()):
         have = machine.node_free(node, gpu_type) + freeing.get(node, 0)
         need = n - have
         chosen: list[int] = []
         cost = 0.0
         seen = False  # an eligible candidate on the node
-        for c, victim, count, running in layout.by_node.get(node, ()):
+        for c, victim, count, running in pool.by_node.get(node, ()):
             if victim in left_out or not eligible(running):
                 continue
             seen = True
@@ -203,4 +244,4 @@ def _cheapest_on_one_node(
             continue
         if accept is None or accept(chosen):
             best = (cost, chosen)
-    return best[1] if best is not None else []
+    return best[1] if best is not None else None
