@@ -34,6 +34,7 @@ from mlrp.scheduler.snapshot import GpuSlot, RunningJob, Switch
 from mlrp.scheduler.topology import Topology
 
 _ANY = ""  # the pool key of "any model"
+_PER_NODE_CACHE = 65536  # GPU sets whose nodes a Layout remembers
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,7 @@ class Layout:
         "node_groups",
         "node_of",
         "node_pool",
+        "per_node",
         "topology",
         "uniform",
     )
@@ -103,6 +105,8 @@ class Layout:
         self.topology = Topology(node_names, switches)
         self.held = tuple(s.index for s in ordered if s.job_id is not None)
         self.uniform = all(len(pools) <= 2 for pools in self.node_pool)  # _ANY + one model
+        # (GPUs, model) -> node -> how many of those GPUs it has: see Machine.gpus_per_node
+        self.per_node: dict[tuple[tuple[int, ...], str | None], dict[int, int]] = {}
 
     @staticmethod
     def of(
@@ -237,6 +241,7 @@ class Machine:
         "_origin",
         "_origin_version",
         "_owned_ends",
+        "_per_node",
         "_reserved",
         "_reserved_nodes",
         "_topology",
@@ -264,6 +269,7 @@ class Machine:
         self._node_cap = layout.node_cap
         self._node_groups = layout.node_groups
         self._topology = layout.topology
+        self._per_node = layout.per_node
 
         model = self._model
         busy: dict[int, float] = {}
@@ -345,6 +351,7 @@ class Machine:
         other._node_of = self._node_of
         other._node_pool = self._node_pool
         other._topology = self._topology
+        other._per_node = self._per_node
         other.now = now
         busy = self._busy_until
         other._end_heap = None
@@ -405,15 +412,22 @@ class Machine:
         model = self._model.get(gpu)
         return model is not None and (gpu_type is None or model == gpu_type)
 
-    def gpus_per_node(self, gpus: Sequence[int], gpu_type: str | None) -> dict[int, int]:
-        """node -> how many of `gpus` (of that model, when one is given) it has."""
-        node_of, model = self._node_of, self._model
-        per_node: dict[int, int] = {}
-        for g in gpus:
-            m = model.get(g)
-            if m is not None and (gpu_type is None or m == gpu_type):
-                node = node_of[g]
-                per_node[node] = per_node.get(node, 0) + 1
+    def gpus_per_node(self, gpus: tuple[int, ...], gpu_type: str | None) -> dict[int, int]:
+        """node -> how many of `gpus` (of that model, when one is given) it has; the
+        caller must not change it (kept for later passes on these GPUs)."""
+        key = (gpus, gpu_type)
+        per_node = self._per_node.get(key)
+        if per_node is None:
+            node_of, model = self._node_of, self._model
+            per_node = {}
+            for g in gpus:
+                m = model.get(g)
+                if m is not None and (gpu_type is None or m == gpu_type):
+                    node = node_of[g]
+                    per_node[node] = per_node.get(node, 0) + 1
+            if len(self._per_node) >= _PER_NODE_CACHE:
+                self._per_node.clear()
+            self._per_node[key] = per_node
         return per_node
 
     def node_capacity(self, gpu_type: str | None) -> int:

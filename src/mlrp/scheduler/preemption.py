@@ -19,7 +19,7 @@ count as freed, so a job never preempts twice for the same need.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 
 from mlrp.scheduler.backfill import Machine
 from mlrp.scheduler.snapshot import QueuedJob, RunningJob, Snapshot
@@ -52,11 +52,6 @@ class _Pool:
         self.by_node: dict[int, list[_Candidate]] = {}
         self.anywhere: list[_Candidate] = []
 
-    def add(self, job: RunningJob, cost: float, per_node: dict[int, int]) -> None:
-        for node, count in per_node.items():
-            self.by_node.setdefault(node, []).append((cost, job.id, count, job))
-        self.anywhere.append((cost, job.id, sum(per_node.values()), job))
-
     def sort(self) -> None:
         for candidates in self.by_node.values():
             candidates.sort(key=_COST_ORDER)
@@ -65,54 +60,108 @@ class _Pool:
 
 class _Layout:
     """The running jobs of one pass as candidates for one GPU model: all of them, and
-    each account's apart; and the GPUs being freed per node."""
+    each account's apart, each laid out on first need; and the GPUs being freed per
+    node."""
 
-    __slots__ = ("accounts", "everyone", "freeing", "placed")
+    __slots__ = (
+        "_accounts",
+        "_by_account",
+        "_everyone",
+        "_gpu_type",
+        "_machine",
+        "_now",
+        "freeing",
+    )
 
     def __init__(
-        self, running: Sequence[RunningJob], machine: Machine, now: float, gpu_type: str | None
+        self,
+        by_account: dict[str, list[RunningJob]],
+        leaving: Sequence[RunningJob],
+        machine: Machine,
+        now: float,
+        gpu_type: str | None,
     ) -> None:
-        self.everyone = _Pool()
-        self.accounts: dict[str, _Pool] = {}
+        self._by_account = by_account
+        self._machine = machine
+        self._now = now
+        self._gpu_type = gpu_type
+        self._accounts: dict[str, _Pool] = {}
+        self._everyone: _Pool | None = None
         self.freeing: dict[int, int] = {}  # node -> GPUs of jobs being preempted
-        # job id -> node -> its GPUs of the model there
-        self.placed: dict[int, dict[int, int]] = {}
-        for job in running:
-            per_node = machine.gpus_per_node(job.gpus, gpu_type)
+        for job in leaving:
+            for node, count in self.placed(job).items():
+                self.freeing[node] = self.freeing.get(node, 0) + count
+
+    def placed(self, job: RunningJob) -> dict[int, int]:
+        """node -> the job's GPUs of the model there."""
+        return self._machine.gpus_per_node(job.gpus, self._gpu_type)
+
+    def account(self, name: str) -> _Pool | None:
+        """The candidates of one account (None: it has no running job)."""
+        pool = self._accounts.get(name)
+        if pool is None:
+            jobs = self._by_account.get(name)
+            if jobs is None:
+                return None
+            pool = self._accounts[name] = self._pool(jobs)
+        return pool
+
+    def everyone(self) -> _Pool:
+        """The candidates of every account: their pools merged."""
+        if self._everyone is None:
+            merged = _Pool()
+            for name in self._by_account:
+                pool = self.account(name)
+                assert pool is not None
+                for node, candidates in pool.by_node.items():
+                    merged.by_node.setdefault(node, []).extend(candidates)
+                merged.anywhere.extend(pool.anywhere)
+            merged.sort()  # sorted runs: merged in linear time
+            self._everyone = merged
+        return self._everyone
+
+    def _pool(self, jobs: Iterable[RunningJob]) -> _Pool:
+        pool = _Pool()
+        by_node, anywhere = pool.by_node, pool.anywhere
+        gpus_per_node, gpu_type, now = self._machine.gpus_per_node, self._gpu_type, self._now
+        for job in jobs:
+            per_node = gpus_per_node(job.gpus, gpu_type)
             if not per_node:
                 continue
-            self.placed[job.id] = per_node
-            if job.preempting:
-                for node, count in per_node.items():
-                    self.freeing[node] = self.freeing.get(node, 0) + count
-                continue
             cost = lost_work(job, now)
-            self.everyone.add(job, cost, per_node)
-            pool = self.accounts.get(job.account)
-            if pool is None:
-                pool = self.accounts[job.account] = _Pool()
-            pool.add(job, cost, per_node)
-        self.everyone.sort()
-        for pool in self.accounts.values():
-            pool.sort()
+            total = 0
+            for node, count in per_node.items():
+                by_node.setdefault(node, []).append((cost, job.id, count, job))
+                total += count
+            anywhere.append((cost, job.id, total, job))
+        pool.sort()
+        return pool
 
 
 class Candidates:
-    """Running jobs as preemption candidates in one pass, laid out per GPU model on
-    first need and reused by every preemptor of the pass."""
+    """Running jobs as preemption candidates in one pass, laid out per GPU model (and
+    per account) on first need and reused by every preemptor of the pass."""
 
-    __slots__ = ("_layouts", "_machine", "now", "running")
+    __slots__ = ("_by_account", "_by_id", "_layouts", "_leaving", "_machine", "now")
 
     def __init__(self, running: Sequence[RunningJob], machine: Machine, now: float) -> None:
-        self.running = running
         self.now = now
         self._machine = machine
         self._layouts: dict[str | None, _Layout] = {}
+        self._by_id = {job.id: job for job in running}
+        self._leaving = [job for job in running if job.preempting]
+        self._by_account: dict[str, list[RunningJob]] = {}
+        for job in running:
+            if not job.preempting:
+                self._by_account.setdefault(job.account, []).append(job)
+
+    def job(self, job_id: int) -> RunningJob | None:
+        return self._by_id.get(job_id)
 
     def of_model(self, gpu_type: str | None) -> _Layout:
         layout = self._layouts.get(gpu_type)
         if layout is None:
-            layout = _Layout(self.running, self._machine, self.now, gpu_type)
+            layout = _Layout(self._by_account, self._leaving, self._machine, self.now, gpu_type)
             self._layouts[gpu_type] = layout
         return layout
 
@@ -166,15 +215,14 @@ def cheapest_victims(
     if freeing_ids:
         freeing = dict(freeing)
         for victim in freeing_ids:
-            if victim in left_out:
+            running = candidates.job(victim)
+            if victim in left_out or running is None or running.preempting:
                 continue
             left_out.add(victim)
-            for node, count in layout.placed.get(victim, {}).items():
+            for node, count in layout.placed(running).items():
                 freeing[node] = freeing.get(node, 0) + count
-    pools = [layout.accounts[a] for a in prefer if a in layout.accounts]
-    pools.append(layout.everyone)
     n = job.gpus
-    for pool in pools:
+    for pool in _pools(layout, prefer):
         if n <= machine.node_capacity(gpu_type):
             chosen = _cheapest_on_one_node(
                 n, gpu_type, machine, pool, freeing, eligible, left_out, accept
@@ -185,6 +233,14 @@ def cheapest_victims(
         if chosen is not None:
             return chosen
     return []
+
+
+def _pools(layout: _Layout, prefer: Sequence[str]) -> Iterator[_Pool]:
+    for name in prefer:
+        pool = layout.account(name)
+        if pool is not None:
+            yield pool
+    yield layout.everyone()
 
 
 def _cheapest_anywhere(
