@@ -46,11 +46,18 @@ _COST_ORDER = operator.itemgetter(0, 1)  # cheapest first, then by id
 class _Pool:
     """Candidates per node, cheapest first, and across nodes, cheapest first."""
 
-    __slots__ = ("anywhere", "by_node")
+    __slots__ = ("_nodes", "anywhere", "by_node")
 
     def __init__(self) -> None:
         self.by_node: dict[int, list[_Candidate]] = {}
         self.anywhere: list[_Candidate] = []
+        self._nodes: list[int] | None = None
+
+    def nodes(self) -> list[int]:
+        """The nodes with candidates, ascending."""
+        if self._nodes is None:
+            self._nodes = sorted(self.by_node)
+        return self._nodes
 
     def sort(self) -> None:
         for candidates in self.by_node.values():
@@ -275,7 +282,8 @@ def _cheapest_on_one_node(
     has enough); [] when GPUs being freed already make room on a node that has
     candidates or GPUs freeing."""
     best: tuple[float, list[int]] | None = None
-    for node in sorted(pool.by_node.keys() | freeing.keys()):
+    nodes = pool.nodes() if not freeing else sorted(pool.by_node.keys() | freeing.keys())
+    for node in nodes:
         have = machine.node_free(node, gpu_type) + freeing.get(node, 0)
         need = n - have
         chosen: list[int] = []
