@@ -26,6 +26,12 @@ T = TypeVar("T")
 # A short grace between the polite signal and SIGKILL keeps cancels and timeouts quick.
 FAST_GRACE = "[daemon]\ngrace = 1\n"
 
+# A job that prints its restart count, notes the grace signal, then runs until stopped.
+RESUMABLE = (
+    'echo "start $MLRP_RESTART_COUNT"; trap \'echo "got TERM"; exit 0\' TERM; '
+    "while true; do sleep 0.1; done"
+)
+
 
 @contextlib.contextmanager
 def private_daemon(config: str | None = None) -> Iterator[Daemon]:

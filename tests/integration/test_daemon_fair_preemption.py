@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from integration_support import eventually, log_text, show, wait_reason
+from integration_support import RESUMABLE, eventually, log_text, show, wait_reason
 
 from daemon_harness import Daemon
 
@@ -24,12 +24,6 @@ users = ["u1"]
 name = "b"
 users = ["u2"]
 """
-
-# Prints its restart count, notes the grace signal, then keeps running until stopped.
-RESUMABLE = (
-    'echo "start $MLRP_RESTART_COUNT"; trap \'echo "got TERM"; exit 0\' TERM; '
-    "while true; do sleep 0.1; done"
-)
 
 
 def test_account_below_its_share_takes_back_gpus_from_the_youngest_job(

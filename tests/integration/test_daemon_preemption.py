@@ -11,7 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from integration_support import eventually, log_text, private_daemon, show, wait_reason
+from integration_support import (
+    RESUMABLE,
+    eventually,
+    log_text,
+    private_daemon,
+    show,
+    wait_reason,
+)
 
 from daemon_harness import Daemon
 
@@ -35,12 +42,6 @@ preempt_mode = "cancel"
 name = "limited"
 max_pending_per_user = 2
 """
-
-# Prints its restart count, notes the grace signal, then keeps running until stopped.
-RESUMABLE = (
-    'echo "start $MLRP_RESTART_COUNT"; trap \'echo "got TERM"; exit 0\' TERM; '
-    "while true; do sleep 0.1; done"
-)
 
 
 @pytest.fixture(scope="module")

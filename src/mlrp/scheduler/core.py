@@ -160,7 +160,6 @@ class _Pass:
         # (account, model) -> the fewest GPUs a job failed to find fair-share victims for
         self.fair_failed: dict[tuple[str, str | None], int] = {}
         self.candidates: Candidates | None = None  # built on the first search for victims
-        self.running_by_id: dict[int, RunningJob] = {}
 
     def priority(self, job: QueuedJob) -> _Priority:
         [evaluated] = self.context.evaluate((job,), self.now)
@@ -341,22 +340,21 @@ class _Pass:
         now = self.now
         if self.candidates is None:
             self.candidates = Candidates(self.snapshot.running, machine, now)
-            self.running_by_id = {r.id: r for r in self.snapshot.running}
-        by_id = self.running_by_id
+        candidates = self.candidates
         chosen = cheapest_victims(
             job,
             machine,
-            self.candidates,
+            candidates,
             fair.victim_test(job),
             skip=self.fair_victims,
-            accept=lambda ids: fair.keeps_fair(job, (by_id[i] for i in ids)),
+            accept=lambda ids: fair.keeps_fair(job, candidates.jobs(ids)),
             prefer=fair.over_first(job),
         )
         if not chosen:
             # a larger job of the account cannot do better until a preemption succeeds
             self.fair_failed[failed] = job.gpus
             return None
-        stopped = [by_id[i] for i in chosen]
+        stopped = candidates.jobs(chosen)
         for victim in stopped:
             machine.release(victim.gpus)
         end = now + job.time_limit

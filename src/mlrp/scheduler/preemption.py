@@ -165,6 +165,10 @@ class Candidates:
     def job(self, job_id: int) -> RunningJob | None:
         return self._by_id.get(job_id)
 
+    def jobs(self, ids: Iterable[int]) -> list[RunningJob]:
+        """The running jobs of these ids (every one a candidate)."""
+        return [self._by_id[i] for i in ids]
+
     def of_model(self, gpu_type: str | None) -> _Layout:
         layout = self._layouts.get(gpu_type)
         if layout is None:
