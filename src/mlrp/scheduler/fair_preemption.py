@@ -11,9 +11,10 @@ between cluster queues, a pass may stop such jobs:
 * a pending job J of account A asking for n GPUs, blocked by resources, may preempt a
   running job V of another account B when, after the preemption, A with J is still
   not above B without V:  (held(A) + n) / S(A) <= (held(B) - gpus(V)) / S(B) (Kueue's
-  "LessThanOrEqualToFinalShare"). B then cannot take the GPUs back the same way, so
-  preemptions never ping-pong, and the accounts with work waiting move towards
-  max-min fair shares of the cluster (each its part, by S, of what the others leave);
+  "LessThanOrEqualToFinalShare"). B cannot then take the GPUs straight back by the
+  same rule, so two preemptions never undo each other, and the accounts with work
+  waiting move towards max-min fair shares of the cluster (each its part, by S, of
+  what the others leave);
 * V's QOS must not have a higher priority than J's; an account outside the tree
   (S unknown) never preempts and is never a victim;
 * the victims come from one account if they can, the account highest above its share
@@ -24,7 +25,9 @@ between cluster queues, a pass may stop such jobs:
   any reservation of the pass.
 
 In a pass, the first blocked job of each class (jobs of one user, account, QOS and
-size: see core.py) tries, in priority order. No new fair-share preemption is decided
+size: see core.py) tries, in priority order; once a job finds no victims, larger jobs
+of its account and GPU model do not try until a preemption succeeds. No new fair-share
+preemption is decided
 while victims of an earlier one are still stopping (the daemon's grace time): the
 shares are then in flux.
 """
