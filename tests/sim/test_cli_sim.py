@@ -228,6 +228,7 @@ def test_missing_config_and_exclusive_options(tmp_path: Path) -> None:
         ("bad.json", '{"jobs": [{"job_id": 1}]}', (), "bad.json: jobs[0] (job 1): missing time"),
         ("t.csv", "x\n", ("--format", "sacct-json"), "t.csv:1: not JSON"),
         ("t.csv", "x\n", ("--window", "0h"), "bad --window '0h'"),
+        ("t.csv", "x\n", ("--checkpoint", "1x"), "bad --checkpoint '1x': expected seconds >= 0"),
         ("t.csv", "x\n", ("--plot", "/nonexistent/dir/p.png"), "no directory /nonexistent/dir"),
     ],
 )
@@ -257,6 +258,10 @@ def test_parse_window() -> None:
     for bad in ("", "d", "-1h", "1w", "nan", "inf"):
         with pytest.raises(InvalidSpec, match="bad --window"):
             parse_window(bad)
+    # --checkpoint also takes 0 (jobs that never save their work)
+    assert parse_window("0", "--checkpoint", zero=True) == 0
+    with pytest.raises(InvalidSpec, match="bad --window '0'"):
+        parse_window("0")
 
 
 # --- --plot -------------------------------------------------------------------------------
