@@ -121,3 +121,14 @@ def test_exact_tie_the_floats_miss() -> None:
     assert factors == exact(pol, usage)
     # tied accounts are walked merged: z (LF 1) between x (1.5) and y (0.75)
     assert factors[("a", "x")] > factors[("b", "z")] > factors[("a", "y")]
+
+
+def test_tiny_usage_beside_a_huge_one_is_not_unused() -> None:
+    """u3 used 1e-290 beside a sibling's 1e290: its float LF overflows to infinity,
+    which must not rank it with the users that used nothing (found by CI)."""
+    accounts = [Account(name="a", users=["u1", "u2", "u3"])]
+    usage = {("a", "u3"): 1e-290, ("a", "extra"): 1e290}
+    pol = policy(accounts=accounts)
+    factors = fairshare_factors(pol, usage)
+    assert factors == exact(pol, usage)
+    assert factors[("a", "u1")] == factors[("a", "u2")] > factors[("a", "u3")]

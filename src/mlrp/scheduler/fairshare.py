@@ -391,7 +391,8 @@ class _FloatRanking:
         self, usage: Mapping[tuple[str, str], float]
     ) -> dict[tuple[str, str], float] | None:
         """The factors of _Ranking for these usages; None where the floats could not
-        be trusted (a usage outside [_TINY, _HUGE]): the caller then walks exactly."""
+        be trusted (a usage outside [_TINY, _HUGE], or a level fair-share that
+        overflows): the caller then walks exactly."""
         if not self.fits:
             return None
         value = [0.0] * len(self.nodes)
@@ -415,7 +416,10 @@ class _FloatRanking:
             for c in kids:
                 u = value[c]
                 if u > 0:
-                    lf[c] = share[c] * total / (total_shares * u)
+                    level_fs = share[c] * total / (total_shares * u)
+                    if level_fs == math.inf:  # overflowed (tiny usage beside huge)
+                        return None
+                    lf[c] = level_fs
         walk = _FloatWalk(self, value, lf)
         walk.walk(self.children[-1], tied_in=False)
         return walk.factors
