@@ -19,6 +19,7 @@ from mlrp.scheduler import (
     QueuedJob,
     RunningJob,
     Snapshot,
+    Start,
     decide,
 )
 
@@ -31,13 +32,14 @@ def state_for(snap: Snapshot) -> ClusterState:
     for queued in snap.pending:
         state.queue(queued)
     for running in snap.running:
-        state.occupy(running.gpus, running.start_time + running.time_limit)
+        state.start(running)
     return state
 
 
 def outcome(d: Decisions) -> tuple[object, ...]:
     return (
         [(s.job_id, s.gpus) for s in d.starts],
+        [(p.job_id, p.victims, p.gpus) for p in d.preemptions],
         {job_id: (info.reason, info.expected_start) for job_id, info in d.pending.items()},
     )
 
@@ -67,11 +69,12 @@ def test_released_gpus_are_placed_again_and_unqueued_jobs_never_start() -> None:
                     running=())  # fmt: skip
     starts = decide(snap, state).starts
     assert [s.job_id for s in starts] == [1, 2]
-    for s in starts:
-        state.unqueue(first if s.job_id == 1 else second)
-        state.occupy(s.gpus, 3600.0)
+    runs = [running_job(s.job_id, gpus=s.gpus, start_time=0.0, time_limit=3600) for s in starts]
+    for run in runs:
+        state.unqueue(first if run.id == 1 else second)
+        state.start(run)
     state.unqueue(third)
-    state.release(starts[0].gpus)
+    state.stop(runs[0])
     later = replace(snap, now=10.0, pending=())
     assert decide(later, state).starts == ()
     fourth = job(4, gpus=2)
@@ -94,16 +97,21 @@ def test_kept_state_decides_as_fresh_passes_over_time(data: st.DataObject) -> No
         for i in range(nodes * per_node)
     )
     accounts = [Account(name="a", users=["x"]), Account(name="b", users=["y", "z"])]
-    pol = policy(accounts=accounts, reservations=data.draw(st.integers(1, 4)))
+    pol = policy(
+        accounts=accounts,
+        reservations=data.draw(st.integers(1, 4)),
+        fairshare_preemption=data.draw(st.booleans()),
+    )
     state = ClusterState(slots)
     pending: dict[int, QueuedJob] = {}
+    queued_jobs: dict[int, QueuedJob] = {}  # every job that arrived
     runs: dict[int, RunningJob] = {}
     now = 0.0
     for step in range(data.draw(st.integers(1, 10))):
         now += data.draw(st.sampled_from([0.0, 1.0, 60.0, 600.0]))
         for job_id in sorted(runs):
             if data.draw(st.integers(0, 2)) == 0:  # ends (maybe early, maybe late)
-                state.release(runs.pop(job_id).gpus)
+                state.stop(runs.pop(job_id))
         for k in range(data.draw(st.integers(0, 4))):
             account, user = data.draw(st.sampled_from([("a", "x"), ("b", "y"), ("b", "z")]))
             queued = job(
@@ -115,7 +123,7 @@ def test_kept_state_decides_as_fresh_passes_over_time(data: st.DataObject) -> No
                 time_limit=data.draw(st.sampled_from([1, 60, 600, 3000])),
                 submit_time=now,
             )
-            pending[queued.id] = queued
+            pending[queued.id] = queued_jobs[queued.id] = queued
             state.queue(queued)
         snap = Snapshot(
             now=now,
@@ -127,10 +135,21 @@ def test_kept_state_decides_as_fresh_passes_over_time(data: st.DataObject) -> No
         )
         kept = decide(snap, state)
         assert outcome(kept) == outcome(decide(snap))
-        for start in kept.starts:
+        for preemption in kept.preemptions:  # as the simulator: victims stop at once
+            for victim in preemption.victims:
+                state.stop(runs.pop(victim))
+                pending[victim] = queued_jobs[victim]
+                state.queue(queued_jobs[victim])
+        starts = [Start(p.job_id, p.gpus) for p in kept.preemptions if p.gpus]
+        for start in [*starts, *kept.starts]:
             queued = pending.pop(start.job_id)
             state.unqueue(queued)
-            state.occupy(start.gpus, now + queued.time_limit)
-            runs[queued.id] = running_job(
-                queued.id, gpus=start.gpus, start_time=now, time_limit=queued.time_limit
+            runs[queued.id] = started = running_job(
+                queued.id,
+                user=queued.user,
+                account=queued.account,
+                gpus=start.gpus,
+                start_time=now,
+                time_limit=queued.time_limit,
             )
+            state.start(started)

@@ -14,7 +14,7 @@ from mlrp.scheduler.eligibility import (
     dependency_status,
     eligibility_reason,
 )
-from mlrp.scheduler.fair_preemption import entitlements
+from mlrp.scheduler.fair_preemption import SHARE_TOLERANCE, entitlements
 from mlrp.scheduler.fairshare import ShareRow, decay, fairshare_factors, share_tree
 from mlrp.scheduler.limits import LimitCounters, would_exceed
 from mlrp.scheduler.placement import choose_gpus, place
@@ -32,6 +32,7 @@ from mlrp.scheduler.state import ClusterState
 
 __all__ = [
     "DEPENDENCY_KINDS",
+    "SHARE_TOLERANCE",
     "ClusterState",
     "Decisions",
     "DepRef",

@@ -438,6 +438,14 @@ class Machine:
         counts = self._node_free.get(gpu_type or _ANY)
         return 0 if counts is None else counts[node]
 
+    def most_free_on_a_node(self, gpu_type: str | None) -> int:
+        """The most GPUs of that model free now on one node, reservations aside."""
+        buckets = self._buckets.get(gpu_type or _ANY, [])
+        for k in range(len(buckets) - 1, 0, -1):
+            if buckets[k]:
+                return k
+        return 0
+
     # --- now ---------------------------------------------------------------------------
 
     def try_place(self, n: int, gpu_type: str | None, end: float) -> tuple[int, ...] | None:

@@ -56,7 +56,13 @@ from mlrp.scheduler.eligibility import eligibility_reason
 from mlrp.scheduler.fair_preemption import FairShares
 from mlrp.scheduler.fairshare import fairshare_factors
 from mlrp.scheduler.limits import LimitCounters
-from mlrp.scheduler.preemption import Candidates, cheapest_victims, qos_victims, victim_pool
+from mlrp.scheduler.preemption import (
+    Candidates,
+    RunningIndex,
+    cheapest_victims,
+    qos_victims,
+    victim_pool,
+)
 from mlrp.scheduler.priority import Factors, PriorityContext
 from mlrp.scheduler.snapshot import QueuedJob, RunningJob, Snapshot
 from mlrp.scheduler.state import ClusterState
@@ -140,6 +146,7 @@ class _Pass:
         self.snapshot = snapshot
         self.policy = snapshot.policy
         self.now = snapshot.now
+        self.index: RunningIndex | None = None  # built on first need without a state
         if state is None:
             self.classes = _classes(snapshot.pending)
             self.machine = Machine(
@@ -148,6 +155,7 @@ class _Pass:
         else:
             self.classes = state.classes()
             self.machine = state.machine(self.now)
+            self.index = state.running
         self.context = priority_context(snapshot, (members[0] for members in self.classes))
         self.counters = LimitCounters.build(self.policy, snapshot.running)
         self.rows: dict[int, _Row] = {}
@@ -160,6 +168,11 @@ class _Pass:
         # (account, model) -> the fewest GPUs a job failed to find fair-share victims for
         self.fair_failed: dict[tuple[str, str | None], int] = {}
         self.candidates: Candidates | None = None  # built on the first search for victims
+
+    def running_index(self) -> RunningIndex:
+        if self.index is None:
+            self.index = RunningIndex.of(self.snapshot.running, self.machine)
+        return self.index
 
     def priority(self, job: QueuedJob) -> _Priority:
         [evaluated] = self.context.evaluate((job,), self.now)
@@ -188,10 +201,7 @@ class _Pass:
         free_any = machine.free_count(None)
         victims_taken: set[int] = set()
         pool = victim_pool(self.snapshot)
-        # fair-share preemption: none while victims of an earlier one are still stopping
-        fair_preemption = policy.fairshare_preemption and not any(
-            r.preempting for r in self.snapshot.running
-        )
+        fair_preemption = policy.fairshare_preemption
         fair: FairShares | None = None  # the accounts' shares, built on first need
         fair_tried: set[int] = set()  # classes that looked for fair-share victims
         # (GPUs, model) -> the earliest end a job of that shape failed to be placed
@@ -283,12 +293,15 @@ class _Pass:
                     continue
 
             # Blocked by resources.
-            if fair_preemption and c not in fair_tried:
+            if fair_preemption and fair is None:
+                index = self.running_index()
+                # none while victims of an earlier one are still stopping
+                fair_preemption = not index.leaving
+                fair = FairShares(policy, index.held)
+                for started in started_jobs:
+                    fair.add(started.account, started.gpus)
+            if fair_preemption and fair is not None and c not in fair_tried:
                 fair_tried.add(c)
-                if fair is None:
-                    fair = FairShares(policy, self.snapshot.running)
-                    for started in started_jobs:
-                        fair.add(started.account, started.gpus)
                 preemption = self.preempt_for_fair_share(job, fair)
                 if preemption is not None:  # counted as started on the GPUs it frees
                     self.preemptions.append(preemption)
@@ -338,8 +351,14 @@ class _Pass:
             return None
         machine = self.machine
         now = self.now
+        # the GPUs victims must free at least: on one node for a job that fits in one
+        one_node = job.gpus <= machine.node_capacity(gpu_type)
+        free = machine.most_free_on_a_node(gpu_type) if one_node else machine.free_count(gpu_type)
+        if fair.freeable(job) < job.gpus - free:  # too few GPUs above the job's share
+            self.fair_failed[failed] = job.gpus
+            return None
         if self.candidates is None:
-            self.candidates = Candidates(self.snapshot.running, machine, now)
+            self.candidates = Candidates((), machine, now, self.running_index())
         candidates = self.candidates
         chosen = cheapest_victims(
             job,

@@ -35,7 +35,7 @@ shares are then in flux.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from mlrp.models.policy import Policy
 from mlrp.scheduler.fairshare import share_tree
@@ -43,7 +43,7 @@ from mlrp.scheduler.snapshot import QueuedJob, RunningJob
 
 _ENTITLEMENTS: list[tuple[Policy, dict[str, float]]] = []  # a small cache, by identity
 _CACHED_POLICIES = 4
-_TOLERANCE = 1e-9  # GPUs: float rounding in held - share x entitlement
+SHARE_TOLERANCE = 1e-9  # GPUs: float rounding in held - share x entitlement
 
 
 def entitlements(policy: Policy) -> dict[str, float]:
@@ -60,20 +60,22 @@ def entitlements(policy: Policy) -> dict[str, float]:
 class FairShares:
     """The accounts' shares during one pass, and whether a preemption keeps them fair."""
 
-    __slots__ = ("_entitlement", "_held", "_qos_priority")
+    __slots__ = ("_entitlement", "_held", "_qos_priority", "_top")
 
-    def __init__(self, policy: Policy, running: Iterable[RunningJob]) -> None:
+    def __init__(self, policy: Policy, held: Mapping[str, int]) -> None:
+        """`held`: account -> the GPUs its running jobs hold (not counting jobs being
+        preempted)."""
         self._entitlement = entitlements(policy)
         self._qos_priority = {q.name: q.priority for q in policy.qos}
-        held: dict[str, int] = {}
-        for job in running:
-            if not job.preempting:
-                held[job.account] = held.get(job.account, 0) + len(job.gpus)
-        self._held = held
+        self._held = dict(held)
+        # the two highest shares an account holding GPUs has after losing one, with
+        # the accounts (cache, see may_preempt)
+        self._top: list[tuple[float, str]] | None = None
 
     def add(self, account: str, gpus: int) -> None:
         """`account` holds `gpus` more (fewer, when negative)."""
         self._held[account] = self._held.get(account, 0) + gpus
+        self._top = None
 
     def held(self, account: str) -> int:
         return self._held.get(account, 0)
@@ -91,35 +93,55 @@ class FairShares:
         mine = self.share(job.account, job.gpus)
         if math.isinf(mine):
             return False
-        return any(
-            account != job.account
-            and held > 0
-            and account in self._entitlement
-            and self.share(account, -1) >= mine
-            for account, held in self._held.items()
-        )
+        if self._top is None:
+            entitled = self._entitlement
+            self._top = sorted(
+                (
+                    (self.share(account, -1), account)
+                    for account, held in self._held.items()
+                    if held > 0 and account in entitled
+                ),
+                reverse=True,
+            )[:2]
+        return any(share >= mine for share, account in self._top if account != job.account)
 
     def victim_test(self, job: QueuedJob) -> Callable[[RunningJob], bool]:
         """Whether `job` may preempt a running job alone: the test, for many of them."""
         mine = self.share(job.account, job.gpus)
         # account -> the most GPUs it may lose and stay at or above `mine`
-        room = {
-            account: held - mine * self._entitlement[account]
+        most = {
+            account: held - mine * self._entitlement[account] + SHARE_TOLERANCE
             for account, held in self._held.items()
             if account != job.account and account in self._entitlement
         }
         qos_priority = self._qos_priority
         ceiling = qos_priority.get(job.qos, 0)
+        least = -math.inf
+        if max(qos_priority.values(), default=0) <= ceiling and ceiling >= 0:  # any QOS
+
+            def may_stop_any_qos(victim: RunningJob) -> bool:
+                return len(victim.gpus) <= most.get(victim.account, least)
+
+            return may_stop_any_qos
 
         def may_stop(victim: RunningJob) -> bool:
-            spare = room.get(victim.account)
             return (
-                spare is not None
-                and len(victim.gpus) <= spare + _TOLERANCE
+                len(victim.gpus) <= most.get(victim.account, least)
                 and qos_priority.get(victim.qos, 0) <= ceiling
             )
 
         return may_stop
+
+    def freeable(self, job: QueuedJob) -> int:
+        """The most GPUs preemptions for `job` may free: every other account's GPUs
+        above `job`'s account's share (with `job`), summed."""
+        mine = self.share(job.account, job.gpus)
+        entitled = self._entitlement
+        return sum(
+            max(math.floor(held - mine * entitled[account] + SHARE_TOLERANCE), 0)
+            for account, held in self._held.items()
+            if account != job.account and account in entitled
+        )
 
     def over_first(self, job: QueuedJob) -> list[str]:
         """The other accounts `job` might take GPUs from, highest share first."""
@@ -129,7 +151,7 @@ class FairShares:
             for account, held in self._held.items()
             if account != job.account
             and account in self._entitlement
-            and held - mine * self._entitlement[account] >= 1 - _TOLERANCE
+            and held - mine * self._entitlement[account] >= 1 - SHARE_TOLERANCE
         ]
         return [account for _, account in sorted(others)]
 
@@ -141,6 +163,6 @@ class FairShares:
             lost[victim.account] = lost.get(victim.account, 0) + len(victim.gpus)
         mine = self.share(job.account, job.gpus)
         return all(
-            (self.held(account) - gpus) + _TOLERANCE >= mine * self._entitlement[account]
+            (self.held(account) - gpus) + SHARE_TOLERANCE >= mine * self._entitlement[account]
             for account, gpus in lost.items()
         )

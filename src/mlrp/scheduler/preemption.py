@@ -19,7 +19,7 @@ count as freed, so a job never preempts twice for the same need.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from mlrp.scheduler.backfill import Machine
 from mlrp.scheduler.snapshot import QueuedJob, RunningJob, Snapshot
@@ -43,59 +43,82 @@ _Candidate = tuple[float, int, int, RunningJob]
 _COST_ORDER = operator.itemgetter(0, 1)  # cheapest first, then by id
 
 
-class _Pool:
-    """Candidates per node, cheapest first, and across nodes, cheapest first."""
+class RunningIndex:
+    """The running jobs a victim search reads: the candidates (jobs not being
+    preempted) by id, by node and by account, each account's GPUs, and the jobs being
+    preempted. Built from a snapshot's running jobs (`of`) or kept up to date between
+    passes by a ClusterState (`add`, `remove`)."""
 
-    __slots__ = ("_nodes", "anywhere", "by_node")
+    __slots__ = ("account_nodes", "by_node", "candidates", "held", "leaving")
 
     def __init__(self) -> None:
-        self.by_node: dict[int, list[_Candidate]] = {}
-        self.anywhere: list[_Candidate] = []
-        self._nodes: list[int] | None = None
+        self.candidates: dict[int, RunningJob] = {}
+        self.by_node: dict[int, dict[int, RunningJob]] = {}  # node -> id -> job
+        self.account_nodes: dict[str, dict[int, int]] = {}  # account -> node -> its jobs
+        self.held: dict[str, int] = {}  # account -> GPUs of its candidates
+        self.leaving: dict[int, RunningJob] = {}  # id -> job being preempted
 
-    def nodes(self) -> list[int]:
-        """The nodes with candidates, ascending."""
-        if self._nodes is None:
-            self._nodes = sorted(self.by_node)
-        return self._nodes
+    @classmethod
+    def of(cls, running: Iterable[RunningJob], machine: Machine) -> RunningIndex:
+        index = cls()
+        for job in running:
+            index.add(job, machine)
+        return index
 
-    def sort(self) -> None:
-        for candidates in self.by_node.values():
-            candidates.sort(key=_COST_ORDER)
-        self.anywhere.sort(key=_COST_ORDER)
+    def add(self, job: RunningJob, machine: Machine) -> None:
+        """`job` now runs (on GPUs of `machine`)."""
+        if job.preempting:
+            self.leaving[job.id] = job
+            return
+        self.candidates[job.id] = job
+        nodes = self.account_nodes.setdefault(job.account, {})
+        for node in machine.gpus_per_node(job.gpus, None):
+            self.by_node.setdefault(node, {})[job.id] = job
+            nodes[node] = nodes.get(node, 0) + 1
+        self.held[job.account] = self.held.get(job.account, 0) + len(job.gpus)
+
+    def remove(self, job: RunningJob, machine: Machine) -> None:
+        """`job` no longer runs."""
+        if self.leaving.pop(job.id, None) is not None:
+            return
+        del self.candidates[job.id]
+        nodes = self.account_nodes[job.account]
+        for node in machine.gpus_per_node(job.gpus, None):
+            on_node = self.by_node[node]
+            del on_node[job.id]
+            if not on_node:
+                del self.by_node[node]
+            nodes[node] -= 1
+            if not nodes[node]:
+                del nodes[node]
+        if not nodes:
+            del self.account_nodes[job.account]
+        self.held[job.account] -= len(job.gpus)
+        if not self.held[job.account]:
+            del self.held[job.account]
 
 
 class _Layout:
-    """The running jobs of one pass as candidates for one GPU model: all of them, and
-    each account's apart, each laid out on first need; and the GPUs being freed per
-    node."""
+    """The candidates of one pass for one GPU model: per node, cheapest first, and
+    across nodes, cheapest first, each worked out on first need; the nodes where each
+    account has some; and the GPUs being freed per node. One account's candidates are
+    these, filtered."""
 
-    __slots__ = (
-        "_accounts",
-        "_by_account",
-        "_everyone",
-        "_gpu_type",
-        "_machine",
-        "_now",
-        "freeing",
-    )
+    __slots__ = ("_anywhere", "_by_node", "_gpu_type", "_index", "_machine", "_nodes",
+                 "_now", "freeing")  # fmt: skip
 
     def __init__(
-        self,
-        by_account: dict[str, list[RunningJob]],
-        leaving: Sequence[RunningJob],
-        machine: Machine,
-        now: float,
-        gpu_type: str | None,
+        self, index: RunningIndex, machine: Machine, now: float, gpu_type: str | None
     ) -> None:
-        self._by_account = by_account
+        self._index = index
         self._machine = machine
         self._now = now
         self._gpu_type = gpu_type
-        self._accounts: dict[str, _Pool] = {}
-        self._everyone: _Pool | None = None
+        self._by_node: dict[int, list[_Candidate]] = {}  # cache, see on_node
+        self._anywhere: list[_Candidate] | None = None  # cache, see anywhere
+        self._nodes: dict[str | None, list[int]] = {}  # cache, see nodes
         self.freeing: dict[int, int] = {}  # node -> GPUs of jobs being preempted
-        for job in leaving:
+        for job in index.leaving.values():
             for node, count in self.placed(job).items():
                 self.freeing[node] = self.freeing.get(node, 0) + count
 
@@ -103,76 +126,79 @@ class _Layout:
         """node -> the job's GPUs of the model there."""
         return self._machine.gpus_per_node(job.gpus, self._gpu_type)
 
-    def account(self, name: str) -> _Pool | None:
-        """The candidates of one account (None: it has no running job)."""
-        pool = self._accounts.get(name)
-        if pool is None:
-            jobs = self._by_account.get(name)
-            if jobs is None:
-                return None
-            pool = self._accounts[name] = self._pool(jobs)
-        return pool
+    def runs_jobs(self, account: str) -> bool:
+        """Whether `account` has a running job that may be a candidate."""
+        return account in self._index.account_nodes
 
-    def everyone(self) -> _Pool:
-        """The candidates of every account: their pools merged."""
-        if self._everyone is None:
-            merged = _Pool()
-            for name in self._by_account:
-                pool = self.account(name)
-                assert pool is not None
-                for node, candidates in pool.by_node.items():
-                    merged.by_node.setdefault(node, []).extend(candidates)
-                merged.anywhere.extend(pool.anywhere)
-            merged.sort()  # sorted runs: merged in linear time
-            self._everyone = merged
-        return self._everyone
+    def nodes(self, account: str | None) -> list[int]:
+        """The nodes with a candidate (of `account`, when one is given), ascending; some
+        may have none of the model."""
+        nodes = self._nodes.get(account)
+        if nodes is None:
+            index = self._index
+            where = index.by_node if account is None else index.account_nodes[account]
+            nodes = self._nodes[account] = sorted(where)
+        return nodes
 
-    def _pool(self, jobs: Iterable[RunningJob]) -> _Pool:
-        pool = _Pool()
-        by_node, anywhere = pool.by_node, pool.anywhere
-        gpus_per_node, gpu_type, now = self._machine.gpus_per_node, self._gpu_type, self._now
-        for job in jobs:
-            per_node = gpus_per_node(job.gpus, gpu_type)
-            if not per_node:
-                continue
-            cost = lost_work(job, now)
-            total = 0
-            for node, count in per_node.items():
-                by_node.setdefault(node, []).append((cost, job.id, count, job))
-                total += count
-            anywhere.append((cost, job.id, total, job))
-        pool.sort()
-        return pool
+    def on_node(self, node: int) -> list[_Candidate]:
+        """The candidates with GPUs of the model on `node`, cheapest first."""
+        listed = self._by_node.get(node)
+        if listed is None:
+            now, placed = self._now, self.placed
+            listed = []
+            for job in self._index.by_node.get(node, {}).values():
+                count = placed(job).get(node, 0)
+                if count:
+                    listed.append((lost_work(job, now), job.id, count, job))
+            listed.sort(key=_COST_ORDER)
+            self._by_node[node] = listed
+        return listed
+
+    def anywhere(self) -> list[_Candidate]:
+        """The candidates with GPUs of the model, cheapest first, each with its count."""
+        if self._anywhere is None:
+            now, placed = self._now, self.placed
+            self._anywhere = []
+            for job in self._index.candidates.values():
+                count = sum(placed(job).values())
+                if count:
+                    self._anywhere.append((lost_work(job, now), job.id, count, job))
+            self._anywhere.sort(key=_COST_ORDER)
+        return self._anywhere
 
 
 class Candidates:
-    """Running jobs as preemption candidates in one pass, laid out per GPU model (and
-    per account) on first need and reused by every preemptor of the pass."""
+    """Running jobs as preemption candidates in one pass, laid out per GPU model on
+    first need and reused by every preemptor of the pass. `index`: the running jobs
+    already indexed (by a ClusterState), else built from `running`."""
 
-    __slots__ = ("_by_account", "_by_id", "_layouts", "_leaving", "_machine", "now")
+    __slots__ = ("_index", "_layouts", "_machine", "now")
 
-    def __init__(self, running: Sequence[RunningJob], machine: Machine, now: float) -> None:
+    def __init__(
+        self,
+        running: Iterable[RunningJob],
+        machine: Machine,
+        now: float,
+        index: RunningIndex | None = None,
+    ) -> None:
         self.now = now
         self._machine = machine
         self._layouts: dict[str | None, _Layout] = {}
-        self._by_id = {job.id: job for job in running}
-        self._leaving = [job for job in running if job.preempting]
-        self._by_account: dict[str, list[RunningJob]] = {}
-        for job in running:
-            if not job.preempting:
-                self._by_account.setdefault(job.account, []).append(job)
+        self._index = RunningIndex.of(running, machine) if index is None else index
 
     def job(self, job_id: int) -> RunningJob | None:
-        return self._by_id.get(job_id)
+        index = self._index
+        return index.candidates.get(job_id) or index.leaving.get(job_id)
 
     def jobs(self, ids: Iterable[int]) -> list[RunningJob]:
         """The running jobs of these ids (every one a candidate)."""
-        return [self._by_id[i] for i in ids]
+        candidates = self._index.candidates
+        return [candidates[i] for i in ids]
 
     def of_model(self, gpu_type: str | None) -> _Layout:
         layout = self._layouts.get(gpu_type)
         if layout is None:
-            layout = _Layout(self._by_account, self._leaving, self._machine, self.now, gpu_type)
+            layout = _Layout(self._index, self._machine, self.now, gpu_type)
             self._layouts[gpu_type] = layout
         return layout
 
@@ -233,37 +259,42 @@ def cheapest_victims(
             for node, count in layout.placed(running).items():
                 freeing[node] = freeing.get(node, 0) + count
     n = job.gpus
-    for pool in _pools(layout, prefer):
-        if n <= machine.node_capacity(gpu_type):
+    one_node = n <= machine.node_capacity(gpu_type)
+    for account in [*prefer, None]:
+        if account is not None and not layout.runs_jobs(account):
+            continue
+        if one_node:
             chosen = _cheapest_on_one_node(
-                n, gpu_type, machine, pool, freeing, eligible, left_out, accept
+                n, gpu_type, machine, layout, account, freeing, eligible, left_out, accept
             )
         else:
             need = n - machine.free_count(gpu_type) - sum(freeing.values())
-            chosen = [] if need <= 0 else _cheapest_anywhere(need, pool, eligible, left_out, accept)
+            chosen = (
+                []
+                if need <= 0
+                else _cheapest_anywhere(need, layout, account, eligible, left_out, accept)
+            )
         if chosen is not None:
             return chosen
     return []
 
 
-def _pools(layout: _Layout, prefer: Sequence[str]) -> Iterator[_Pool]:
-    for name in prefer:
-        pool = layout.account(name)
-        if pool is not None:
-            yield pool
-    yield layout.everyone()
-
-
 def _cheapest_anywhere(
     need: int,
-    pool: _Pool,
+    layout: _Layout,
+    account: str | None,
     eligible: Callable[[RunningJob], bool],
     left_out: set[int],
     accept: Callable[[list[int]], bool] | None,
 ) -> list[int] | None:
+    """The cheapest victims across nodes (of `account` alone, when one is given)."""
     chosen: list[int] = []
-    for _, victim, count, running in pool.anywhere:
-        if victim in left_out or not eligible(running):
+    for _, victim, count, running in layout.anywhere():
+        if (
+            victim in left_out
+            or (account is not None and running.account != account)
+            or not eligible(running)
+        ):
             continue
         chosen.append(victim)
         need -= count
@@ -276,25 +307,32 @@ def _cheapest_on_one_node(
     n: int,
     gpu_type: str | None,
     machine: Machine,
-    pool: _Pool,
+    layout: _Layout,
+    account: str | None,
     freeing: dict[int, int],
     eligible: Callable[[RunningJob], bool],
     left_out: set[int],
     accept: Callable[[list[int]], bool] | None,
 ) -> list[int] | None:
-    """The cheapest victims of `pool` on the node where they cost least (None: no node
-    has enough); [] when GPUs being freed already make room on a node that has
-    candidates or GPUs freeing."""
+    """The cheapest victims (of `account` alone, when one is given) on the node where
+    they cost least (None: no node has enough); [] when GPUs being freed already make
+    room on a node that has candidates or GPUs freeing."""
     best: tuple[float, list[int]] | None = None
-    nodes = pool.nodes() if not freeing else sorted(pool.by_node.keys() | freeing.keys())
+    nodes = layout.nodes(account)
+    if freeing:
+        nodes = sorted(freeing.keys() | nodes)
     for node in nodes:
         have = machine.node_free(node, gpu_type) + freeing.get(node, 0)
         need = n - have
         chosen: list[int] = []
         cost = 0.0
         seen = False  # an eligible candidate on the node
-        for c, victim, count, running in pool.by_node.get(node, ()):
-            if victim in left_out or not eligible(running):
+        for c, victim, count, running in layout.on_node(node):
+            if (
+                victim in left_out
+                or (account is not None and running.account != account)
+                or not eligible(running)
+            ):
                 continue
             seen = True
             if need <= 0:

@@ -1,13 +1,14 @@
 """What a pass otherwise rebuilds from its snapshot, kept between passes by a caller
 that applies every change itself (the trace simulator).
 
-A pass groups the pending jobs into classes (core.py) and works out which GPUs are busy
-until when (backfill.Machine): both cost time in proportion to the queue and the
-cluster, on every pass. A `ClusterState` is told of each change instead (a job queued
-or unqueued, GPUs occupied or released), so that a pass only copies it:
+A pass groups the pending jobs into classes (core.py), works out which GPUs are busy
+until when (backfill.Machine) and, to look for preemption victims, which running jobs
+sit on which node (preemption.RunningIndex): all cost time in proportion to the queue
+and the cluster, on every pass. A `ClusterState` is told of each change instead (a job
+queued or unqueued, started or stopped), so that a pass only copies it:
 `decide(snapshot, state)` decides exactly as `decide(snapshot)` as long as the state
-holds the snapshot's pending jobs and the running jobs' GPUs. The live daemon builds
-its snapshot from the database each pass and does not keep one.
+holds the snapshot's pending and running jobs. The live daemon builds its snapshot from
+the database each pass and does not keep one.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mlrp.scheduler.backfill import Machine
-from mlrp.scheduler.snapshot import GpuSlot, QueuedJob, Switch
+from mlrp.scheduler.preemption import RunningIndex
+from mlrp.scheduler.snapshot import GpuSlot, QueuedJob, RunningJob, Switch
 
 
 def _submit_order(job: QueuedJob) -> tuple[float, int]:
@@ -23,8 +25,8 @@ def _submit_order(job: QueuedJob) -> tuple[float, int]:
 
 
 class ClusterState:
-    """The pending jobs grouped by class (each class in submit order) and the GPUs'
-    busy state, for one cluster (the `gpus`, `link_groups` and `switches` every
+    """The pending jobs grouped by class (each class in submit order), the GPUs' busy
+    state and the running jobs, for one cluster (the `gpus`, `link_groups` and `switches` every
     snapshot passed with it must have; a slot's `job_id` marks a GPU held by a job
     the state is not told of, which never frees up)."""
 
@@ -35,6 +37,7 @@ class ClusterState:
         switches: Sequence[Switch] = (),
     ) -> None:
         self._machine = Machine(0.0, gpus, (), link_groups, switches)
+        self.running = RunningIndex()
         # class key -> job id -> job, in submit order (a dict: O(1) removal)
         self._classes: dict[object, dict[int, QueuedJob]] = {}
 
@@ -56,15 +59,20 @@ class ClusterState:
         if not members:
             del self._classes[key]
 
-    def occupy(self, gpus: Sequence[int], until: float) -> None:
-        """A job now runs on `gpus` (free until now), expected to end at `until` (its
-        start + time limit). A job being preempted is not modelled: the simulator has
-        none."""
-        self._machine.start(gpus, until)
+    def start(self, job: RunningJob) -> None:
+        """`job` now runs, on GPUs free until now, expected to end at its start + time
+        limit."""
+        self._machine.start(job.gpus, job.start_time + job.time_limit)
+        self.running.add(job, self._machine)
 
-    def release(self, gpus: Sequence[int]) -> None:
-        """The job on `gpus` ended."""
-        self._machine.release(gpus)
+    def stop(self, job: RunningJob) -> None:
+        """`job` (started with `start`) ended or was stopped."""
+        self._machine.release(job.gpus)
+        self.running.remove(job, self._machine)
+
+    def most_free_on_a_node(self) -> int:
+        """The most GPUs free now on one node."""
+        return self._machine.most_free_on_a_node(None)
 
     def classes(self) -> list[list[QueuedJob]]:
         """The classes as a pass needs them (copies: a pass may outlive later changes)."""

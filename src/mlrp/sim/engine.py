@@ -55,6 +55,7 @@ from dataclasses import dataclass
 from mlrp.errors import InvalidSpec, MlrpError
 from mlrp.models.policy import Account, Policy, Weights
 from mlrp.scheduler import (
+    SHARE_TOLERANCE,
     ClusterState,
     GpuSlot,
     QueuedJob,
@@ -235,7 +236,9 @@ class _Replay:
         self.pending: dict[int, QueuedJob] = {}
         self.queued: dict[int, QueuedJob] = {}  # every job that arrived, as queued
         self.pending_sizes: Counter[int] = Counter()
-        self.pending_accounts: Counter[str] = Counter()
+        # account -> the sizes (GPUs) of its pending jobs, and of its running ones
+        self.pending_by_account: dict[str, Counter[int]] = {}
+        self.running_by_account: dict[str, Counter[int]] = {}
         self.running: dict[int, RunningJob] = {}
         self.running_gpus: Counter[tuple[str, str]] = Counter()  # (account, user) -> GPUs
         self.held: Counter[str] = Counter()  # account -> GPUs running
@@ -300,8 +303,7 @@ class _Replay:
             # fair-share preemption may be due)
             if not pending:
                 continue
-            nothing_fits = self.free == 0 or min(self.pending_sizes) > self.free
-            if nothing_fits and not (fair and self._preemption_may_be_due()):
+            if self._nothing_fits() and not (fair and self._preemption_may_be_due()):
                 continue
             if now < next_pass:
                 wake = next_pass
@@ -374,7 +376,7 @@ class _Replay:
     def _enqueue(self, queued: QueuedJob) -> None:
         self.pending[queued.id] = queued
         self.pending_sizes[queued.gpus] += 1
-        self.pending_accounts[queued.account] += 1
+        self.pending_by_account.setdefault(queued.account, Counter())[queued.gpus] += 1
         self.state.queue(queued)
 
     def _start(self, job_id: int, gpus: tuple[int, ...], now: float) -> None:
@@ -382,8 +384,9 @@ class _Replay:
         self.pending_sizes[queued.gpus] -= 1
         if not self.pending_sizes[queued.gpus]:
             del self.pending_sizes[queued.gpus]
-        self.pending_accounts[queued.account] -= 1
-        self.running[job_id] = RunningJob(
+        _count_out(self.pending_by_account[queued.account], queued.gpus)
+        self.running_by_account.setdefault(queued.account, Counter())[len(gpus)] += 1
+        self.running[job_id] = running = RunningJob(
             id=job_id,
             user=queued.user,
             account=queued.account,
@@ -396,7 +399,7 @@ class _Replay:
             array_job_id=None,
         )
         self.state.unqueue(queued)
-        self.state.occupy(gpus, now + queued.time_limit)
+        self.state.start(running)
         self._hold(queued.account, queued.user, len(gpus))
         self.first_start.setdefault(job_id, now)
         end = now + self.left[job_id]
@@ -411,8 +414,9 @@ class _Replay:
     def _stop(self, job_id: int) -> RunningJob:
         done = self.running.pop(job_id)
         del self.ending[job_id]
-        self.state.release(done.gpus)
+        self.state.stop(done)
         self._hold(done.account, done.user, -len(done.gpus))
+        _count_out(self.running_by_account[done.account], len(done.gpus))
         return done
 
     def _finish(self, job_id: int, end: float) -> None:
@@ -446,15 +450,41 @@ class _Replay:
         self.preempted_runs.setdefault(job_id, []).append((done.start_time, now))
         self._enqueue(self.queued[job_id])
 
+    def _nothing_fits(self) -> bool:
+        """Whether no pending job fits in the free GPUs (reservations aside): a job that
+        fits in a node needs that many free on one node, a larger one that many in all.
+        A pass then starts nothing."""
+        if self.free == 0:
+            return True
+        per_node = self.cluster.gpus_per_node
+        most = self.state.most_free_on_a_node()
+        return not any(
+            size <= (most if size <= per_node else self.free) for size in self.pending_sizes
+        )
+
     def _preemption_may_be_due(self) -> bool:
-        """Whether an account with work pending is below the fair share of an account
-        holding GPUs (cheap; the pass decides whether a preemption really is due)."""
+        """Whether an account with work pending, given its smallest pending job, would
+        be at or below the share of another account that gave up its smallest running
+        job: what any fair-share preemption needs (fair_preemption.py). When nothing
+        fits and this fails, a pass would decide nothing."""
         entitled, held = self.entitlement, self.held
-        top = max(
-            ((gpus - 1) / entitled[a] for a, gpus in held.items() if gpus > 0 and a in entitled),
-            default=-math.inf,
-        )
-        return any(
-            count > 0 and a in entitled and (held[a] + 1) / entitled[a] <= top
-            for a, count in self.pending_accounts.items()
-        )
+        # the two highest shares an account has after losing its smallest running job
+        # (with twice keeps_fair's tolerance: float rounding only ever adds a pass)
+        tops = sorted(
+            ((held[a] - min(sizes) + 2 * SHARE_TOLERANCE) / entitled[a], a)
+            for a, sizes in self.running_by_account.items()
+            if sizes and a in entitled
+        )[-2:]
+        for account, sizes in self.pending_by_account.items():
+            if sizes and account in entitled:
+                mine = (held[account] + min(sizes)) / entitled[account]
+                if any(top >= mine for top, other in tops if other != account):
+                    return True
+        return False
+
+
+def _count_out(sizes: Counter[int], size: int) -> None:
+    """One job of `size` fewer in `sizes` (sizes no job has left are dropped)."""
+    sizes[size] -= 1
+    if not sizes[size]:
+        del sizes[size]
