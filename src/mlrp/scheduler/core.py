@@ -42,6 +42,7 @@ import heapq
 import math
 import operator
 from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 
 from mlrp.models.reasons import Reason
 from mlrp.scheduler.backfill import Machine
@@ -71,24 +72,29 @@ _Priority = tuple[Factors, float]  # factors, total
 _Row = tuple[Reason, float | None, _Priority | None]  # reason, expected start, priority
 
 
+def owners(jobs: Iterable[QueuedJob | RunningJob]) -> set[tuple[str, str]]:
+    """The (account, user) of each of `jobs`."""
+    return {(job.account, job.user) for job in jobs}
+
+
 def _usage_with_jobs(
-    snapshot: Snapshot, pending: Iterable[QueuedJob]
+    snapshot: Snapshot, with_jobs: AbstractSet[tuple[str, str]]
 ) -> dict[tuple[str, str], float]:
-    """The usage, plus a zero for every (account, user) with a job (`pending`: every
-    pending job, or one of each class): each is a leaf of the share tree even before it
-    has any usage."""
+    """The usage, plus a zero for every (account, user) of `with_jobs` without usage:
+    each is a leaf of the share tree even before it has any usage."""
     usage = dict(snapshot.usage)
-    keys = {(job.account, job.user) for job in pending}
-    keys.update([(job.account, job.user) for job in snapshot.running])  # faster than map
-    usage.update(dict.fromkeys(keys - usage.keys(), 0.0))
+    usage.update(dict.fromkeys(with_jobs - usage.keys(), 0.0))
     return usage
 
 
 def priority_context(
-    snapshot: Snapshot, pending: Iterable[QueuedJob] | None = None
+    snapshot: Snapshot, with_jobs: AbstractSet[tuple[str, str]] | None = None
 ) -> PriorityContext:
-    usage = _usage_with_jobs(snapshot, snapshot.pending if pending is None else pending)
-    fairshare = fairshare_factors(snapshot.policy, usage)
+    """Priorities in `snapshot`; `with_jobs`: the (account, user) of every pending and
+    running job, when the caller has them."""
+    if with_jobs is None:
+        with_jobs = owners(snapshot.pending) | owners(snapshot.running)
+    fairshare = fairshare_factors(snapshot.policy, _usage_with_jobs(snapshot, with_jobs))
     return PriorityContext.build(snapshot.policy, len(snapshot.gpus), fairshare)
 
 
@@ -152,11 +158,16 @@ class _Pass:
             self.machine = Machine(
                 self.now, snapshot.gpus, snapshot.running, snapshot.link_groups, snapshot.switches
             )
+            # a class's jobs share their owner
+            with_jobs: AbstractSet[tuple[str, str]] = owners(c[0] for c in self.classes) | owners(
+                snapshot.running
+            )
         else:
             self.classes = state.classes()
             self.machine = state.machine(self.now)
             self.index = state.running
-        self.context = priority_context(snapshot, (members[0] for members in self.classes))
+            with_jobs = state.owners()
+        self.context = priority_context(snapshot, with_jobs)
         self.counters = LimitCounters.build(self.policy, snapshot.running)
         self.rows: dict[int, _Row] = {}
         # class members from `index` on that the walk left: (members, index, reason or

@@ -53,7 +53,8 @@ class RunningIndex:
 
     def __init__(self) -> None:
         self.candidates: dict[int, RunningJob] = {}
-        self.by_node: dict[int, dict[int, RunningJob]] = {}  # node -> id -> job
+        # node -> id -> (job, its GPUs there, of any model)
+        self.by_node: dict[int, dict[int, tuple[RunningJob, int]]] = {}
         self.account_nodes: dict[str, dict[int, int]] = {}  # account -> node -> its jobs
         self.held: dict[str, int] = {}  # account -> GPUs of its candidates
         self.leaving: dict[int, RunningJob] = {}  # id -> job being preempted
@@ -72,8 +73,8 @@ class RunningIndex:
             return
         self.candidates[job.id] = job
         nodes = self.account_nodes.setdefault(job.account, {})
-        for node in machine.gpus_per_node(job.gpus, None):
-            self.by_node.setdefault(node, {})[job.id] = job
+        for node, count in machine.gpus_per_node(job.gpus, None).items():
+            self.by_node.setdefault(node, {})[job.id] = (job, count)
             nodes[node] = nodes.get(node, 0) + 1
         self.held[job.account] = self.held.get(job.account, 0) + len(job.gpus)
 
@@ -144,12 +145,14 @@ class _Layout:
         """The candidates with GPUs of the model on `node`, cheapest first."""
         listed = self._by_node.get(node)
         if listed is None:
-            now, placed = self._now, self.placed
+            now, placed, any_model = self._now, self.placed, self._gpu_type is None
             listed = []
-            for job in self._index.by_node.get(node, {}).values():
-                count = placed(job).get(node, 0)
-                if count:
-                    listed.append((lost_work(job, now), job.id, count, job))
+            for job, count in self._index.by_node.get(node, {}).values():
+                if not any_model:
+                    count = placed(job).get(node, 0)
+                if count:  # lost_work, inline (a hot loop)
+                    cost = max(now - job.start_time, 0.0) * len(job.gpus)
+                    listed.append((cost, job.id, count, job))
             listed.sort(key=_COST_ORDER)
             self._by_node[node] = listed
         return listed

@@ -13,15 +13,15 @@ the database each pass and does not keep one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections import Counter
+from collections.abc import KeysView, Sequence
 
 from mlrp.scheduler.backfill import Machine
 from mlrp.scheduler.preemption import RunningIndex
 from mlrp.scheduler.snapshot import GpuSlot, QueuedJob, RunningJob, Switch
 
-
-def _submit_order(job: QueuedJob) -> tuple[float, int]:
-    return job.submit_time, job.id
+_submit_order = operator.attrgetter("submit_time", "id")
 
 
 class ClusterState:
@@ -38,12 +38,15 @@ class ClusterState:
     ) -> None:
         self._machine = Machine(0.0, gpus, (), link_groups, switches)
         self.running = RunningIndex()
+        # (account, user) -> its pending and running jobs
+        self._owners: Counter[tuple[str, str]] = Counter()
         # class key -> job id -> job, in submit order (a dict: O(1) removal)
         self._classes: dict[object, dict[int, QueuedJob]] = {}
 
     def queue(self, job: QueuedJob) -> None:
         """`job` is now pending."""
         key = job.id if job.class_key is None else job.class_key
+        self._own(job, 1)
         members = self._classes.setdefault(key, {})
         last = next(reversed(members.values()), None)
         members[job.id] = job
@@ -54,6 +57,7 @@ class ClusterState:
     def unqueue(self, job: QueuedJob) -> None:
         """`job` is no longer pending (it started, or left the queue)."""
         key = job.id if job.class_key is None else job.class_key
+        self._own(job, -1)
         members = self._classes[key]
         del members[job.id]
         if not members:
@@ -64,11 +68,23 @@ class ClusterState:
         limit."""
         self._machine.start(job.gpus, job.start_time + job.time_limit)
         self.running.add(job, self._machine)
+        self._own(job, 1)
 
     def stop(self, job: RunningJob) -> None:
         """`job` (started with `start`) ended or was stopped."""
         self._machine.release(job.gpus)
         self.running.remove(job, self._machine)
+        self._own(job, -1)
+
+    def _own(self, job: QueuedJob | RunningJob, change: int) -> None:
+        owner = (job.account, job.user)
+        self._owners[owner] += change
+        if not self._owners[owner]:
+            del self._owners[owner]
+
+    def owners(self) -> KeysView[tuple[str, str]]:
+        """The (account, user) of every pending and running job."""
+        return self._owners.keys()
 
     def most_free_on_a_node(self) -> int:
         """The most GPUs free now on one node."""
