@@ -13,6 +13,7 @@ the database each pass and does not keep one.
 
 from __future__ import annotations
 
+import bisect
 import operator
 from collections import Counter
 from collections.abc import KeysView, Sequence
@@ -40,27 +41,34 @@ class ClusterState:
         self.running = RunningIndex()
         # (account, user) -> its pending and running jobs
         self._owners: Counter[tuple[str, str]] = Counter()
-        # class key -> job id -> job, in submit order (a dict: O(1) removal)
-        self._classes: dict[object, dict[int, QueuedJob]] = {}
+        # class key -> its jobs in submit order, and their (submit time, id) alongside
+        self._classes: dict[object, tuple[list[QueuedJob], list[tuple[float, int]]]] = {}
 
     def queue(self, job: QueuedJob) -> None:
         """`job` is now pending."""
         key = job.id if job.class_key is None else job.class_key
         self._own(job, 1)
-        members = self._classes.setdefault(key, {})
-        last = next(reversed(members.values()), None)
-        members[job.id] = job
-        if last is not None and _submit_order(job) < _submit_order(last):
-            ordered = sorted(members.values(), key=_submit_order)  # rare: out of order
-            self._classes[key] = {j.id: j for j in ordered}
+        jobs, order = self._classes.setdefault(key, ([], []))
+        place = _submit_order(job)
+        if not order or order[-1] < place:
+            jobs.append(job)
+            order.append(place)
+        else:  # out of order (a preempted job queued again): in its place
+            at = bisect.bisect_left(order, place)
+            jobs.insert(at, job)
+            order.insert(at, place)
 
     def unqueue(self, job: QueuedJob) -> None:
         """`job` is no longer pending (it started, or left the queue)."""
         key = job.id if job.class_key is None else job.class_key
         self._own(job, -1)
-        members = self._classes[key]
-        del members[job.id]
-        if not members:
+        jobs, order = self._classes[key]
+        place = _submit_order(job)
+        at = bisect.bisect_left(order, place)
+        if at == len(order) or order[at] != place:
+            raise KeyError(job.id)  # not queued
+        del jobs[at], order[at]
+        if not jobs:
             del self._classes[key]
 
     def start(self, job: RunningJob) -> None:
@@ -92,7 +100,7 @@ class ClusterState:
 
     def classes(self) -> list[list[QueuedJob]]:
         """The classes as a pass needs them (copies: a pass may outlive later changes)."""
-        return [list(members.values()) for members in self._classes.values()]
+        return [jobs.copy() for jobs, _ in self._classes.values()]
 
     def machine(self, now: float) -> Machine:
         """The GPUs as a pass at `now` sees them, before it starts anything."""
