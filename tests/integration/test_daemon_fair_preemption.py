@@ -41,7 +41,7 @@ def test_account_below_its_share_takes_back_gpus_from_the_youngest_job(
     assert "got TERM" in log_text(daemon, younger)  # the grace signal reached it
     requeued = show(daemon, younger)
     assert requeued["state"] == "PENDING" and requeued["id"] == younger
-    assert f"requeued after preemption by job {theirs}" in (requeued["message"] or "")
+    assert f"requeued after preemption by job {theirs} (fair share)" in (requeued["message"] or "")
     assert show(daemon, older)["state"] == "RUNNING"  # more work to lose: kept
     assert set(running["gpus"]) == set(daemon.job(older)["gpus"]) ^ set(range(8))
 

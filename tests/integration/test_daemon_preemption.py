@@ -79,7 +79,7 @@ def test_cancel_mode_ends_the_victim_preempted(daemon: Daemon) -> None:
     assert daemon.wait(urgent)["state"] == "COMPLETED"
     ended = daemon.wait(victim)
     assert ended["state"] == "PREEMPTED"
-    assert f"preempted by job {urgent}" in (show(daemon, victim)["message"] or "")
+    assert f"preempted by job {urgent} (QOS)" in (show(daemon, victim)["message"] or "")
 
 
 def test_jobs_of_the_same_qos_never_preempt_each_other(daemon: Daemon, tmp_path: Path) -> None:

@@ -46,6 +46,12 @@ class Preemption:
     victims: tuple[int, ...]
     gpus: tuple[int, ...] = ()
 
+    @property
+    def cause(self) -> str:
+        """Why, in words: "fair share" (the job's account is below its share, the
+        victims' accounts above theirs) or "QOS" (the job's QOS may preempt theirs)."""
+        return "fair share" if self.gpus else "QOS"
+
 
 @dataclass(frozen=True, slots=True)
 class Decisions:

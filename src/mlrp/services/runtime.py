@@ -88,6 +88,7 @@ def start(
         reason=Reason.NONE,
         expected_start=None,
         preempted_by=None,
+        preempt_cause=None,
         **ranking,
     )
     if not started:
@@ -189,14 +190,14 @@ def _groups(platform: Platform, job: Job) -> tuple[int, ...]:
     return tuple(os.getgrouplist(pwd.getpwuid(job.uid).pw_name, job.gid))
 
 
-def preempt(platform: Platform, job_id: int, for_job: int) -> bool:
-    """Stop running job `job_id` so that `for_job` can start; False when it is not
-    running (any more) or already being preempted."""
+def preempt(platform: Platform, job_id: int, for_job: int, cause: str) -> bool:
+    """Stop running job `job_id` so that `for_job` can start (`cause`: why, in words);
+    False when it is not running (any more) or already being preempted."""
     job = platform.store.get(job_id)
     if job is None or job.state is not JobState.RUNNING or job.preempted_by is not None:
         return False
-    platform.store.update(job_id, preempted_by=for_job)
-    log.info("job %s preempted for job %s", job_id, for_job)
+    platform.store.update(job_id, preempted_by=for_job, preempt_cause=cause)
+    log.info("job %s preempted for job %s (%s)", job_id, for_job, cause)
     platform.executor.preempt(handle_of(platform, job))
     return True
 
@@ -226,6 +227,7 @@ def record_end(platform: Platform, ended: Ended) -> None:
             exit_signal=ended.signal,
             message=_message(job, ended),
             preempted_by=None,
+            preempt_cause=None,
         )
     platform.executor.purge(job.id)
     platform.wake()
@@ -234,14 +236,18 @@ def record_end(platform: Platform, ended: Ended) -> None:
 def _message(job: Job, ended: Ended) -> str | None:
     parts = [m for m in (job.message, ended.message) if m]
     if job.preempted_by is not None:
-        parts.insert(0, f"preempted by job {job.preempted_by}")
+        parts.insert(0, f"preempted by job {job.preempted_by}{_cause(job)}")
     return "; ".join(parts) or None
 
 
 def _requeue_message(job: Job, ended: Ended) -> str:
     if job.preempted_by is not None:
-        return f"requeued after preemption by job {job.preempted_by}"
+        return f"requeued after preemption by job {job.preempted_by}{_cause(job)}"
     return f"requeued after {ended.state.value.lower()}"
+
+
+def _cause(job: Job) -> str:
+    return f" ({job.preempt_cause})" if job.preempt_cause else ""
 
 
 def _requeue(platform: Platform, job: Job, ended: Ended) -> None:

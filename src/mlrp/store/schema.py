@@ -2,7 +2,7 @@
 
 # Columns added after the first release: (table, column, type), added to an older
 # database at open.
-ADDED_COLUMNS = (("jobs", "preempted_by", "INTEGER"),)
+ADDED_COLUMNS = (("jobs", "preempted_by", "INTEGER"), ("jobs", "preempt_cause", "TEXT"))
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     supervisor_pid INTEGER,
     supervisor_started REAL,
     preempted_by INTEGER,
+    preempt_cause TEXT,
     message TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_active ON jobs(state) WHERE state IN ('PENDING', 'RUNNING');
