@@ -247,7 +247,8 @@ def cheapest_victims(
     be). Jobs already being preempted, or in `freeing_ids`, count as freeing their GPUs;
     jobs in `skip` are left out. `accept(victims)`, when given, may refuse a set.
     `prefer`: accounts to take every victim from, one account at a time in this order,
-    before mixing accounts."""
+    before mixing accounts; when given, it must hold every account `eligible` allows a
+    victim of (so mixing one account is not tried again)."""
     gpu_type = job.gpu_type.lower() if job.gpu_type else None
     layout = candidates.of_model(gpu_type)
     left_out = set(skip)
@@ -263,7 +264,7 @@ def cheapest_victims(
                 freeing[node] = freeing.get(node, 0) + count
     n = job.gpus
     one_node = n <= machine.node_capacity(gpu_type)
-    for account in [*prefer, None]:
+    for account in [*prefer, None] if len(prefer) != 1 else prefer:
         if account is not None and not layout.runs_jobs(account):
             continue
         if one_node:
