@@ -158,10 +158,8 @@ class _Pass:
             self.machine = Machine(
                 self.now, snapshot.gpus, snapshot.running, snapshot.link_groups, snapshot.switches
             )
-            # a class's jobs share their owner
-            with_jobs: AbstractSet[tuple[str, str]] = owners(c[0] for c in self.classes) | owners(
-                snapshot.running
-            )
+            heads = (members[0] for members in self.classes)  # a class shares its owner
+            with_jobs: AbstractSet[tuple[str, str]] = owners(heads) | owners(snapshot.running)
         else:
             self.classes = state.classes()
             self.machine = state.machine(self.now)

@@ -241,7 +241,6 @@ class _Replay:
         self.running_by_account: dict[str, Counter[int]] = {}
         self.running: dict[int, RunningJob] = {}
         self.running_gpus: Counter[tuple[str, str]] = Counter()  # (account, user) -> GPUs
-        self.held: Counter[str] = Counter()  # account -> GPUs running
         self.entitlement = entitlements(policy)
         self.left: dict[int, float] = {}  # job id -> the run time it still needs
         self.usage: dict[tuple[str, str], float] = {}
@@ -409,7 +408,6 @@ class _Replay:
     def _hold(self, account: str, user: str, gpus: int) -> None:
         self.free -= gpus
         self.running_gpus[(account, user)] += gpus
-        self.held[account] += gpus
 
     def _stop(self, job_id: int) -> RunningJob:
         done = self.running.pop(job_id)
@@ -467,7 +465,7 @@ class _Replay:
         be at or below the share of another account that gave up its smallest running
         job: what any fair-share preemption needs (fair_preemption.py). When nothing
         fits and this fails, a pass would decide nothing."""
-        entitled, held = self.entitlement, self.held
+        entitled, held = self.entitlement, self.state.running.held  # account -> GPUs
         # the two highest shares an account has after losing its smallest running job
         # (with twice keeps_fair's tolerance: float rounding only ever adds a pass)
         tops = sorted(
@@ -477,7 +475,7 @@ class _Replay:
         )[-2:]
         for account, sizes in self.pending_by_account.items():
             if sizes and account in entitled:
-                mine = (held[account] + min(sizes)) / entitled[account]
+                mine = (held.get(account, 0) + min(sizes)) / entitled[account]
                 if any(top >= mine for top, other in tops if other != account):
                     return True
         return False
