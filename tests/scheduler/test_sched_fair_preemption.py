@@ -35,6 +35,7 @@ def test_account_below_its_share_takes_gpus_from_the_youngest_job_above() -> Non
     d = run([b_job(10)], a_jobs, pol=fair_policy())
     assert preempted(d) == {10: ((2,), (4, 5, 6, 7))}  # the younger one loses less work
     assert d.starts == ()  # it starts once its victim has stopped
+    assert d.pending[10].reason == "Preempting"
 
 
 def test_nothing_is_preempted_without_the_policy_switch() -> None:

@@ -81,3 +81,18 @@ def test_requeued_victim_waits_for_its_preemptor() -> None:
     assert list(started(d)) == [2]
     # Once the preemptor is no longer pending, the victim is free to run.
     assert list(started(run([victim], pol=policy(qos=QOS)))) == [1]
+
+
+def test_a_preemptor_waits_with_reason_preempting_until_its_victims_stop() -> None:
+    normal = running(1, qos="normal", gpus=range(8))
+    urgent = job(2, gpus=8, qos="high")
+    first = run([urgent], [normal], pol=policy(qos=QOS))
+    assert victims(first) == {2: (1,)} and first.pending[2].reason == "Preempting"
+    # next pass: the victim is still stopping (its grace time); nothing new to stop
+    stopping = running(1, qos="normal", gpus=range(8), preempting=True, preempted_for=2)
+    later = run([urgent], [stopping], pol=policy(qos=QOS))
+    assert victims(later) == {} and later.pending[2].reason == "Preempting"
+    # a job blocked behind GPUs freeing for another job just waits for resources
+    other = job(3, gpus=8, qos="high")
+    both = run([urgent, other], [stopping], pol=policy(qos=QOS, reservations=2))
+    assert both.pending[3].reason in {"Resources", "Priority"}

@@ -22,6 +22,7 @@ class Reason(StrEnum):
     ARRAY_TASK_LIMIT = "JobArrayTaskLimit"
     SINGLETON = "DependencySingleton"
     GPU_MODEL_BUSY = "ResourcesGpuModel"
+    PREEMPTING = "Preempting"  # mlrp's own: its victims are stopping
     # Reasons only Slurm gives (the Slurm backend); OTHER: one mlrp has no name for,
     # shown with Slurm's own word beside it.
     PARTITION_NODE_LIMIT = "PartitionNodeLimit"
@@ -54,6 +55,7 @@ EXPLANATIONS: dict[Reason, str] = {
     Reason.ARRAY_TASK_LIMIT: "its array already runs the most tasks its %N throttle allows",
     Reason.SINGLETON: "another job of the same name and user is running (singleton)",
     Reason.GPU_MODEL_BUSY: "waiting for GPUs of the requested model",
+    Reason.PREEMPTING: "running jobs are being stopped (preempted) to make room for it",
     Reason.PARTITION_NODE_LIMIT: "it asks for more nodes than its partition allows or has",
     Reason.PARTITION_TIME_LIMIT: "its time limit is above its partition's",
     Reason.PARTITION_DOWN: "its partition is down",

@@ -177,6 +177,15 @@ class _Pass:
         # (account, model) -> the fewest GPUs a job failed to find fair-share victims for
         self.fair_failed: dict[tuple[str, str | None], int] = {}
         self.candidates: Candidates | None = None  # built on the first search for victims
+        self._preemptors: set[int] | None = None  # see preemptors
+
+    def preemptors(self) -> set[int]:
+        """The pending jobs that running jobs are being stopped for."""
+        if self._preemptors is None:
+            self._preemptors = {
+                r.preempted_for for r in self.snapshot.running if r.preempted_for is not None
+            }
+        return self._preemptors
 
     def running_index(self) -> RunningIndex:
         if self.index is None:
@@ -316,7 +325,7 @@ class _Pass:
                     self.preemptions.append(preemption)
                     free_any = machine.free_count(None)
                     counters.add_job(job)
-                    rows[job.id] = (Reason.RESOURCES, now, evaluated)
+                    rows[job.id] = (Reason.PREEMPTING, now, evaluated)
                     advance(c, k + 1)
                     continue
             waiting_for = Reason.RESOURCES
@@ -330,12 +339,14 @@ class _Pass:
             if victims:
                 victims_taken.update(victims)
                 self.preemptions.append(Preemption(job.id, tuple(victims)))
+            if victims or (pool and job.id in self.preemptors()):  # pool: with the leaving
+                waiting_for = Reason.PREEMPTING
             expected: float | None = None
             if len(machine.reservations) < max_reservations:
                 reservation = machine.reserve(job.id, n, gpu_type, job.time_limit)
                 if reservation is not None:
                     expected = reservation.start
-            if expected is None and blocked and not victims:
+            if expected is None and blocked and waiting_for is not Reason.PREEMPTING:
                 waiting_for = Reason.PRIORITY
             rows[job.id] = (waiting_for, expected, evaluated)
             blocked = True

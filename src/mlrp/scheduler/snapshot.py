@@ -117,6 +117,7 @@ class RunningJob:
     name: str
     array_job_id: int | None
     preempting: bool = False  # already told to stop for a preemptor: frees up at start + limit
+    preempted_for: int | None = None  # that preemptor, when known
 
 
 @dataclass(frozen=True, slots=True)

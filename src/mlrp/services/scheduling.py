@@ -155,4 +155,5 @@ def _running(row: sqlite3.Row) -> RunningJob:
         name=row["name"],
         array_job_id=row["array_job_id"],
         preempting=row["preempted_by"] is not None,
+        preempted_for=row["preempted_by"],
     )
