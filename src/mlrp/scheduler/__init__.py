@@ -14,7 +14,7 @@ from mlrp.scheduler.eligibility import (
     dependency_status,
     eligibility_reason,
 )
-from mlrp.scheduler.fair_preemption import SHARE_TOLERANCE, entitlements
+from mlrp.scheduler.fair_preemption import SHARE_TOLERANCE, FairShares, entitlements
 from mlrp.scheduler.fairshare import ShareRow, decay, fairshare_factors, share_tree
 from mlrp.scheduler.limits import LimitCounters, would_exceed
 from mlrp.scheduler.placement import choose_gpus, place
@@ -37,6 +37,7 @@ __all__ = [
     "Decisions",
     "DepRef",
     "DepStatus",
+    "FairShares",
     "GpuSlot",
     "LimitCounters",
     "Machine",

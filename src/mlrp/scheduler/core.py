@@ -374,7 +374,7 @@ class _Pass:
         # the GPUs victims must free at least: on one node for a job that fits in one
         one_node = job.gpus <= machine.node_capacity(gpu_type)
         free = machine.most_free_on_a_node(gpu_type) if one_node else machine.free_count(gpu_type)
-        if fair.freeable(job) < job.gpus - free:  # too few GPUs above the job's share
+        if fair.freeable(job.account, job.gpus) < job.gpus - free:  # too few above shares
             self.fair_failed[failed] = job.gpus
             return None
         if self.candidates is None:

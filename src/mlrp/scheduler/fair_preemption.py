@@ -132,15 +132,15 @@ class FairShares:
 
         return may_stop
 
-    def freeable(self, job: QueuedJob) -> int:
-        """The most GPUs preemptions for `job` may free: every other account's GPUs
-        above `job`'s account's share (with `job`), summed."""
-        mine = self.share(job.account, job.gpus)
+    def freeable(self, account: str, gpus: int) -> int:
+        """The most GPUs preemptions for a job of `account` asking for `gpus` may free:
+        every other account's GPUs above `account`'s share with the job, summed."""
+        mine = self.share(account, gpus)
         entitled = self._entitlement
         return sum(
-            max(math.floor(held - mine * entitled[account] + SHARE_TOLERANCE), 0)
-            for account, held in self._held.items()
-            if account != job.account and account in entitled
+            max(math.floor(held - mine * entitled[other] + SHARE_TOLERANCE), 0)
+            for other, held in self._held.items()
+            if other != account and other in entitled
         )
 
     def over_first(self, job: QueuedJob) -> list[str]:

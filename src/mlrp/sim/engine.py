@@ -57,6 +57,7 @@ from mlrp.models.policy import Account, Policy, Weights
 from mlrp.scheduler import (
     SHARE_TOLERANCE,
     ClusterState,
+    FairShares,
     GpuSlot,
     QueuedJob,
     RunningJob,
@@ -461,10 +462,12 @@ class _Replay:
         )
 
     def _preemption_may_be_due(self) -> bool:
-        """Whether an account with work pending, given its smallest pending job, would
-        be at or below the share of another account that gave up its smallest running
-        job: what any fair-share preemption needs (fair_preemption.py). When nothing
-        fits and this fails, a pass would decide nothing."""
+        """Whether a pending job may find fair-share victims, by what any fair-share
+        preemption needs (fair_preemption.py): its account with it would be at or below
+        the share of another account that gave up its smallest running job, and the GPUs
+        other accounts hold above that share cover what the roomiest node (for a larger
+        job: all free GPUs) lacks. When nothing fits and no job passes, a pass would
+        decide nothing."""
         entitled, held = self.entitlement, self.state.running.held  # account -> GPUs
         # the two highest shares an account has after losing its smallest running job
         # (with twice keeps_fair's tolerance: float rounding only ever adds a pass)
@@ -473,10 +476,18 @@ class _Replay:
             for a, sizes in self.running_by_account.items()
             if sizes and a in entitled
         )[-2:]
+        per_node, most = self.cluster.gpus_per_node, self.state.most_free_on_a_node()
+        fair: FairShares | None = None
         for account, sizes in self.pending_by_account.items():
-            if sizes and account in entitled:
-                mine = (held.get(account, 0) + min(sizes)) / entitled[account]
-                if any(top >= mine for top, other in tops if other != account):
+            if account not in entitled:
+                continue
+            for size in sizes:
+                mine = (held.get(account, 0) + size) / entitled[account]
+                if not any(top >= mine for top, other in tops if other != account):
+                    continue
+                if fair is None:
+                    fair = FairShares(self.policy, held)
+                if fair.freeable(account, size) >= size - (most if size <= per_node else self.free):
                     return True
         return False
 
