@@ -63,3 +63,22 @@ def test_a_job_that_would_leave_the_other_account_below_waits(
     assert show(daemon, whole)["state"] == "RUNNING"
     assert daemon.cli("cancel", str(whole)).code == 0
     assert daemon.wait(theirs)["state"] == "COMPLETED"
+
+
+def test_the_preemptor_waits_with_reason_preempting_while_its_victim_stops(
+    daemon_factory: Callable[..., Daemon],
+) -> None:
+    daemon = daemon_factory(CONFIG.replace("grace = 1", "grace = 5"))
+    older = daemon.submit("--as-user", "u1", "--gpus", "4", "--", "sleep", "600")
+    daemon.wait(older, {"RUNNING"})
+    # ignores its grace signal: stops only when killed, 5 s later
+    stubborn = daemon.submit("--as-user", "u1", "--gpus", "4", "--", "sh", "-c",
+                             "trap '' TERM; while true; do sleep 0.1; done")  # fmt: skip
+    daemon.wait(stubborn, {"RUNNING"})
+
+    theirs = daemon.submit("--as-user", "u2", "--gpus", "4", "--", "true")
+    waiting = wait_reason(daemon, theirs, "Preempting")
+    assert waiting["state"] == "PENDING"
+    assert show(daemon, stubborn)["state"] == "RUNNING"  # still within its grace time
+    assert daemon.wait(theirs)["state"] == "COMPLETED"
+    assert daemon.cli("cancel", str(older), str(stubborn)).code == 0
