@@ -378,7 +378,7 @@ class _Pass:
             self.fair_failed[failed] = job.gpus
             return None
         if self.candidates is None:
-            self.candidates = Candidates((), machine, now, self.running_index())
+            self.candidates = Candidates(self.running_index(), machine, now)
         candidates = self.candidates
         chosen = cheapest_victims(
             job,

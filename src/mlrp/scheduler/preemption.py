@@ -171,23 +171,16 @@ class _Layout:
 
 
 class Candidates:
-    """Running jobs as preemption candidates in one pass, laid out per GPU model on
-    first need and reused by every preemptor of the pass. `index`: the running jobs
-    already indexed (by a ClusterState), else built from `running`."""
+    """Running jobs (`index`) as preemption candidates in one pass, laid out per GPU
+    model on first need and reused by every preemptor of the pass."""
 
     __slots__ = ("_index", "_layouts", "_machine", "now")
 
-    def __init__(
-        self,
-        running: Iterable[RunningJob],
-        machine: Machine,
-        now: float,
-        index: RunningIndex | None = None,
-    ) -> None:
+    def __init__(self, index: RunningIndex, machine: Machine, now: float) -> None:
         self.now = now
         self._machine = machine
         self._layouts: dict[str | None, _Layout] = {}
-        self._index = RunningIndex.of(running, machine) if index is None else index
+        self._index = index
 
     def job(self, job_id: int) -> RunningJob | None:
         index = self._index
@@ -225,7 +218,7 @@ def qos_victims(
     return cheapest_victims(
         job,
         machine,
-        Candidates(pool, machine, snapshot.now),
+        Candidates(RunningIndex.of(pool, machine), machine, snapshot.now),
         lambda r: r.qos in preemptible,
         taken,
         skip,
