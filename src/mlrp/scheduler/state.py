@@ -61,13 +61,13 @@ class ClusterState:
     def unqueue(self, job: QueuedJob) -> None:
         """`job` is no longer pending (it started, or left the queue)."""
         key = job.id if job.class_key is None else job.class_key
-        self._own(job, -1)
         jobs, order = self._classes[key]
         place = _submit_order(job)
         at = bisect.bisect_left(order, place)
         if at == len(order) or order[at] != place:
             raise KeyError(job.id)  # not queued
         del jobs[at], order[at]
+        self._own(job, -1)
         if not jobs:
             del self._classes[key]
 
