@@ -83,6 +83,28 @@ def test_released_gpus_are_placed_again_and_unqueued_jobs_never_start() -> None:
     assert [(s.job_id, s.gpus) for s in again.starts] == [(4, starts[0].gpus)]
 
 
+def test_a_pass_reads_its_queue_as_it_was_after_the_state_changes() -> None:
+    # Jobs 1-3 (one class) wait behind job 4, which holds the GPUs. The simulator reads
+    # a pass's pending reasons after it has already queued and unqueued later jobs.
+    slots = [GpuSlot(i, "a100") for i in range(2)]
+    queued = [job(i, gpus=2) for i in (1, 2, 3)]
+    state = ClusterState(slots)
+    for j in queued:
+        state.queue(j)
+    state.start(running_job(4, gpus=(0, 1), start_time=0.0, time_limit=3600))
+    snap = Snapshot(now=0.0, policy=policy(), gpus=tuple(slots), pending=tuple(queued),
+                    running=())  # fmt: skip
+    decisions = decide(snap, state)
+    state.unqueue(queued[1])
+    state.queue(job(5, gpus=2))
+    assert {i: decisions.pending[i].reason for i in (1, 2, 3)} == {
+        1: "Resources",
+        2: "Priority",
+        3: "Priority",
+    }
+    assert 5 not in decisions.pending
+
+
 @SETTINGS
 @given(st.data())
 def test_kept_state_decides_as_fresh_passes_over_time(data: st.DataObject) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sched_factory import NOW, job, policy, run, running, started
 
 from mlrp.models.policy import Qos
+from mlrp.scheduler import GpuSlot
 
 QOS = [
     Qos(name="normal", preempt=["scavenger"]),
@@ -48,6 +49,33 @@ def test_victims_are_the_jobs_that_lose_the_least_work() -> None:
     ]
     d = run([job(2, gpus=4)], jobs, pol=policy(qos=QOS))
     assert set(victims(d)[2]) == {11, 13}  # the two youngest
+
+
+TWO_NODES = tuple(GpuSlot(i, "a100", node=f"n{i // 8}") for i in range(16))
+
+
+def test_victims_are_taken_on_the_node_where_they_lose_least_in_all() -> None:
+    # n0's two youngest jobs lose 2x50 + 2x60 = 220 GPU-seconds; n1's 4-GPU job, though
+    # older than either, loses 4x40 = 160: the job goes to n1.
+    scavengers = [
+        running(1, qos="scavenger", gpus=range(0, 4), start_time=NOW - 5000),
+        running(2, qos="scavenger", gpus=(4, 5), start_time=NOW - 50),
+        running(3, qos="scavenger", gpus=(6, 7), start_time=NOW - 60),
+        running(4, qos="scavenger", gpus=range(8, 12), start_time=NOW - 40),
+        running(5, qos="scavenger", gpus=range(12, 16), start_time=NOW - 9000),
+    ]
+    d = run([job(9, gpus=4)], scavengers, slots=TWO_NODES, pol=policy(qos=QOS))
+    assert victims(d) == {9: (4,)}
+
+
+def test_victims_that_lose_as_much_on_two_nodes_are_taken_on_the_first() -> None:
+    scavengers = [
+        running(2, qos="scavenger", gpus=range(0, 4), start_time=NOW - 100),
+        running(1, qos="scavenger", gpus=range(8, 12), start_time=NOW - 100),
+    ]
+    busy = [running(3, gpus=range(4, 8)), running(4, gpus=range(12, 16))]
+    d = run([job(9, gpus=4)], scavengers + busy, slots=TWO_NODES, pol=policy(qos=QOS))
+    assert victims(d) == {9: (2,)}  # on n0, although job 1 comes first by id
 
 
 def test_gpus_already_being_freed_are_not_preempted_for_twice() -> None:

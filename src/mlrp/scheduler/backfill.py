@@ -26,7 +26,7 @@ import bisect
 import heapq
 import math
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from mlrp.scheduler.placement import choose_gpus
@@ -445,6 +445,12 @@ class Machine:
             if buckets[k]:
                 return k
         return 0
+
+    def nodes_with_free(self, n: int, gpu_type: str | None) -> Iterator[int]:
+        """The nodes with at least `n` GPUs of that model free now, reservations aside."""
+        buckets = self._buckets.get(gpu_type or _ANY, [])
+        for k in range(max(n, 0), len(buckets)):
+            yield from buckets[k]
 
     # --- now ---------------------------------------------------------------------------
 

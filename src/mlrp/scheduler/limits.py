@@ -18,7 +18,6 @@ limit counts only array tasks (the common case in the simulator: nothing to coun
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 
 from mlrp.models.policy import Account, Policy
@@ -26,9 +25,9 @@ from mlrp.models.reasons import Reason
 from mlrp.scheduler.snapshot import QueuedJob, RunningJob
 
 
-@dataclass(slots=True)
-class LimitCounters:
-    """Running GPUs per limit bucket, plus the limits themselves, looked up once."""
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    """A policy's GPU limits, looked up once per policy (see _limits_of)."""
 
     user_limit: int | None
     account_limit: dict[str, int | None]
@@ -37,18 +36,13 @@ class LimitCounters:
     qos_limit: dict[str, int | None]
     partition_limit: dict[str, int | None]
     ancestors: dict[str, tuple[str, ...]]  # account -> itself and its ancestors
-    user: Counter[str] = field(default_factory=Counter)
-    account: Counter[str] = field(default_factory=Counter)
-    account_user: Counter[tuple[str, str]] = field(default_factory=Counter)
-    qos_user: Counter[tuple[str, str]] = field(default_factory=Counter)
-    qos: Counter[str] = field(default_factory=Counter)
-    partition: Counter[str] = field(default_factory=Counter)
-    array_tasks: Counter[int] = field(default_factory=Counter)
-    limited: bool = True  # whether any GPU limit is set at all
-    accounts_limited: bool = True  # whether any account sets a GPU limit
+    limited: bool  # whether any GPU limit is set at all
+    accounts_limited: bool  # whether any account sets a GPU limit
+    limited_qos: frozenset[str]  # the QOS with a GPU limit
+    only_qos: bool  # whether the only GPU limits are QOS limits (the default policy's)
 
     @classmethod
-    def build(cls, policy: Policy, running: tuple[RunningJob, ...] = ()) -> LimitCounters:
+    def of(cls, policy: Policy) -> _Limits:
         accounts: dict[str, Account] = {}
         for a in policy.accounts:
             accounts.setdefault(a.name, a)
@@ -60,39 +54,82 @@ class LimitCounters:
                 chain.append(parent)
                 parent = accounts[parent].parent
             ancestors[name] = tuple(chain)
-        counters = cls(
-            user_limit=policy.max_gpus_per_user,
-            account_limit={n: a.max_gpus for n, a in accounts.items()},
-            account_user_limit={n: a.max_gpus_per_user for n, a in accounts.items()},
-            qos_user_limit={q.name: q.max_gpus_per_user for q in reversed(policy.qos)},
-            qos_limit={q.name: q.max_gpus for q in reversed(policy.qos)},
-            partition_limit={p.name: p.max_gpus for p in reversed(policy.partitions)},
-            ancestors=ancestors,
-        )
-        counters.accounts_limited = any(
+        account_limit = {n: a.max_gpus for n, a in accounts.items()}
+        account_user_limit = {n: a.max_gpus_per_user for n, a in accounts.items()}
+        qos_user_limit = {q.name: q.max_gpus_per_user for q in reversed(policy.qos)}
+        qos_limit = {q.name: q.max_gpus for q in reversed(policy.qos)}
+        partition_limit = {p.name: p.max_gpus for p in reversed(policy.partitions)}
+        accounts_limited = any(
             limit is not None
-            for limits in (counters.account_limit, counters.account_user_limit)
+            for limits in (account_limit, account_user_limit)
             for limit in limits.values()
         )
-        limited_qos = {
+        limited_qos = frozenset(
             name
-            for limits in (counters.qos_user_limit, counters.qos_limit)
+            for limits in (qos_user_limit, qos_limit)
             for name, limit in limits.items()
             if limit is not None
-        }
+        )
         other_limits = (
             policy.max_gpus_per_user is not None
-            or counters.accounts_limited
-            or any(limit is not None for limit in counters.partition_limit.values())
+            or accounts_limited
+            or any(limit is not None for limit in partition_limit.values())
         )
-        counters.limited = other_limits or bool(limited_qos)
-        counters.array_tasks.update(
-            job.array_job_id for job in running if job.array_job_id is not None
+        return cls(
+            user_limit=policy.max_gpus_per_user,
+            account_limit=account_limit,
+            account_user_limit=account_user_limit,
+            qos_user_limit=qos_user_limit,
+            qos_limit=qos_limit,
+            partition_limit=partition_limit,
+            ancestors=ancestors,
+            limited=other_limits or bool(limited_qos),
+            accounts_limited=accounts_limited,
+            limited_qos=limited_qos,
+            only_qos=not other_limits,
         )
-        if not counters.limited:
+
+
+_LIMITS: list[tuple[Policy, _Limits]] = []
+
+
+def _limits_of(policy: Policy) -> _Limits:
+    """The limits of `policy`, from a small cache: the daemon and the simulator pass the
+    same policy every pass."""
+    for cached, limits in _LIMITS:
+        if cached is policy:
+            return limits
+    limits = _Limits.of(policy)
+    _LIMITS.insert(0, (policy, limits))
+    del _LIMITS[4:]
+    return limits
+
+
+@dataclass(slots=True)
+class LimitCounters:
+    """Running GPUs per limit bucket, with the policy's limits."""
+
+    limits: _Limits
+    user: dict[str, int] = field(default_factory=dict)
+    account: dict[str, int] = field(default_factory=dict)
+    account_user: dict[tuple[str, str], int] = field(default_factory=dict)
+    qos_user: dict[tuple[str, str], int] = field(default_factory=dict)
+    qos: dict[str, int] = field(default_factory=dict)
+    partition: dict[str, int] = field(default_factory=dict)
+    array_tasks: dict[int, int] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, policy: Policy, running: tuple[RunningJob, ...] = ()) -> LimitCounters:
+        limits = _limits_of(policy)
+        counters = cls(limits)
+        tasks = counters.array_tasks
+        for array in [job.array_job_id for job in running if job.array_job_id is not None]:
+            tasks[array] = tasks.get(array, 0) + 1
+        if not limits.limited:
             return counters
         # Only QOS limits (the default policy's): only jobs of those QOS count.
-        counted = running if other_limits else [j for j in running if j.qos in limited_qos]
+        limited_qos = limits.limited_qos
+        counted = [j for j in running if j.qos in limited_qos] if limits.only_qos else running
         # One add per (user, account, qos, partition): far fewer than running jobs.
         grouped: dict[tuple[str, str, str, str], int] = {}
         for job in counted:
@@ -113,22 +150,24 @@ class LimitCounters:
     ) -> None:
         """Count one more running job (or array task) with `gpus` GPUs."""
         if array_job_id is not None:
-            self.array_tasks[array_job_id] += 1
-        if not self.limited:
+            self.array_tasks[array_job_id] = self.array_tasks.get(array_job_id, 0) + 1
+        limits = self.limits
+        if not limits.limited:
             return
         # Only what some limit reads is counted: a default policy limits one QOS.
-        if self.user_limit is not None:
-            self.user[user] += gpus
-        if self.accounts_limited:
-            for name in self.ancestors.get(account, (account,)):
-                self.account[name] += gpus
-                self.account_user[(name, user)] += gpus
-        if self.qos_user_limit.get(qos) is not None:
-            self.qos_user[(qos, user)] += gpus
-        if self.qos_limit.get(qos) is not None:
-            self.qos[qos] += gpus
-        if self.partition_limit.get(partition) is not None:
-            self.partition[partition] += gpus
+        if limits.user_limit is not None:
+            self.user[user] = self.user.get(user, 0) + gpus
+        if limits.accounts_limited:
+            for name in limits.ancestors.get(account, (account,)):
+                self.account[name] = self.account.get(name, 0) + gpus
+                key = (name, user)
+                self.account_user[key] = self.account_user.get(key, 0) + gpus
+        if limits.qos_user_limit.get(qos) is not None:
+            self.qos_user[(qos, user)] = self.qos_user.get((qos, user), 0) + gpus
+        if limits.qos_limit.get(qos) is not None:
+            self.qos[qos] = self.qos.get(qos, 0) + gpus
+        if limits.partition_limit.get(partition) is not None:
+            self.partition[partition] = self.partition.get(partition, 0) + gpus
 
     def add_job(self, job: QueuedJob) -> None:
         self.add(job.user, job.account, job.qos, job.partition, job.gpus, job.array_job_id)
@@ -144,28 +183,29 @@ class LimitCounters:
         ):
             return Reason.ARRAY_TASK_LIMIT
         gpus = job.gpus
-        if gpus <= 0 or not self.limited:
+        limits = self.limits
+        if gpus <= 0 or not limits.limited:
             return None
         user = job.user
-        limit = self.qos_user_limit.get(job.qos)
+        limit = limits.qos_user_limit.get(job.qos)
         if limit is not None and self.qos_user.get((job.qos, user), 0) + gpus > limit:
             return Reason.QOS_MAX_GPU_PER_USER
-        limit = self.qos_limit.get(job.qos)
+        limit = limits.qos_limit.get(job.qos)
         if limit is not None and self.qos.get(job.qos, 0) + gpus > limit:
             return Reason.QOS_GRP_GPU_LIMIT
-        chain = self.ancestors.get(job.account, ())
+        chain = limits.ancestors.get(job.account, ())
         for name in chain:
-            limit = self.account_user_limit[name]
+            limit = limits.account_user_limit[name]
             if limit is not None and self.account_user.get((name, user), 0) + gpus > limit:
                 return Reason.ASSOC_MAX_GPU_PER_USER
-        limit = self.user_limit
+        limit = limits.user_limit
         if limit is not None and self.user.get(user, 0) + gpus > limit:
             return Reason.ASSOC_MAX_GPU_PER_USER
         for name in chain:
-            limit = self.account_limit[name]
+            limit = limits.account_limit[name]
             if limit is not None and self.account.get(name, 0) + gpus > limit:
                 return Reason.ASSOC_GRP_GPU_LIMIT
-        limit = self.partition_limit.get(job.partition)
+        limit = limits.partition_limit.get(job.partition)
         if limit is not None and self.partition.get(job.partition, 0) + gpus > limit:
             return Reason.PARTITION_GPU_LIMIT
         return None

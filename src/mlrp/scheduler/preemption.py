@@ -18,16 +18,13 @@ count as freed, so a job never preempts twice for the same need.
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Collection, Iterable, Sequence
+import bisect
+import heapq
+import math
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 
 from mlrp.scheduler.backfill import Machine
 from mlrp.scheduler.snapshot import QueuedJob, RunningJob, Snapshot
-
-
-def lost_work(job: RunningJob, now: float) -> float:
-    """GPU-seconds a job loses when stopped now (as if it kept no checkpoint)."""
-    return max(now - job.start_time, 0.0) * len(job.gpus)
 
 
 def victim_pool(snapshot: Snapshot) -> tuple[RunningJob, ...]:
@@ -38,25 +35,30 @@ def victim_pool(snapshot: Snapshot) -> tuple[RunningJob, ...]:
     return tuple(r for r in snapshot.running if r.preempting or r.qos in preemptible)
 
 
-# a candidate victim: (lost work, id, its GPUs of the model on the node or in all, job)
-_Candidate = tuple[float, int, int, RunningJob]
-_COST_ORDER = operator.itemgetter(0, 1)  # cheapest first, then by id
+# a running job in its account's list of jobs of its size: (-start time, id, job); in
+# ascending order, the cheapest to stop is first whatever the time (lost work is the
+# time run x the size, the same for all)
+_Entry = tuple[float, int, RunningJob]
 
 
 class RunningIndex:
     """The running jobs a victim search reads: the candidates (jobs not being
-    preempted) by id, by node and by account, each account's GPUs, and the jobs being
-    preempted. Built from a snapshot's running jobs (`of`) or kept up to date between
-    passes by a ClusterState (`add`, `remove`)."""
+    preempted) by id, by node, and by account and size in order of lost work; where
+    each runs; each account's GPUs; and the jobs being preempted. Built from a
+    snapshot's running jobs (`of`) or kept up to date between passes by a ClusterState
+    (`add`, `remove`)."""
 
-    __slots__ = ("account_nodes", "by_node", "candidates", "held", "leaving")
+    __slots__ = ("account_gpus", "by_account", "by_node", "candidates", "held", "leaving",
+                 "placement")  # fmt: skip
 
     def __init__(self) -> None:
         self.candidates: dict[int, RunningJob] = {}
-        # node -> id -> (job, its GPUs there, of any model)
-        self.by_node: dict[int, dict[int, tuple[RunningJob, int]]] = {}
-        self.account_nodes: dict[str, dict[int, int]] = {}  # account -> node -> its jobs
+        self.placement: dict[int, dict[int, int]] = {}  # id -> node -> its GPUs there
+        self.by_node: dict[int, dict[int, RunningJob]] = {}  # node -> id -> job
+        # account -> size (GPUs) -> its jobs of that size, cheapest to stop first
+        self.by_account: dict[str, dict[int, list[_Entry]]] = {}
         self.held: dict[str, int] = {}  # account -> GPUs of its candidates
+        self.account_gpus: dict[str, dict[int, int]] = {}  # account -> node -> its GPUs
         self.leaving: dict[int, RunningJob] = {}  # id -> job being preempted
 
     @classmethod
@@ -72,41 +74,50 @@ class RunningIndex:
             self.leaving[job.id] = job
             return
         self.candidates[job.id] = job
-        nodes = self.account_nodes.setdefault(job.account, {})
-        for node, count in machine.gpus_per_node(job.gpus, None).items():
-            self.by_node.setdefault(node, {})[job.id] = (job, count)
-            nodes[node] = nodes.get(node, 0) + 1
-        self.held[job.account] = self.held.get(job.account, 0) + len(job.gpus)
+        placement = self.placement[job.id] = machine.gpus_per_node(job.gpus, None)
+        gpus = self.account_gpus.setdefault(job.account, {})
+        for node, count in placement.items():
+            self.by_node.setdefault(node, {})[job.id] = job
+            gpus[node] = gpus.get(node, 0) + count
+        size = len(job.gpus)
+        entries = self.by_account.setdefault(job.account, {}).setdefault(size, [])
+        bisect.insort(entries, (-job.start_time, job.id, job))
+        self.held[job.account] = self.held.get(job.account, 0) + size
 
     def remove(self, job: RunningJob, machine: Machine) -> None:
         """`job` no longer runs."""
         if self.leaving.pop(job.id, None) is not None:
             return
         del self.candidates[job.id]
-        nodes = self.account_nodes[job.account]
-        for node in machine.gpus_per_node(job.gpus, None):
+        gpus = self.account_gpus[job.account]
+        for node, count in self.placement.pop(job.id).items():
             on_node = self.by_node[node]
             del on_node[job.id]
             if not on_node:
                 del self.by_node[node]
-            nodes[node] -= 1
-            if not nodes[node]:
-                del nodes[node]
-        if not nodes:
-            del self.account_nodes[job.account]
-        self.held[job.account] -= len(job.gpus)
+            gpus[node] -= count
+            if not gpus[node]:
+                del gpus[node]
+        if not gpus:
+            del self.account_gpus[job.account]
+        size = len(job.gpus)
+        sizes = self.by_account[job.account]
+        entries = sizes[size]
+        del entries[bisect.bisect_left(entries, (-job.start_time, job.id))]
+        if not entries:
+            del sizes[size]
+            if not sizes:
+                del self.by_account[job.account]
+        self.held[job.account] -= size
         if not self.held[job.account]:
             del self.held[job.account]
 
 
 class _Layout:
-    """The candidates of one pass for one GPU model: per node, cheapest first, and
-    across nodes, cheapest first, each worked out on first need; the nodes where each
-    account has some; and the GPUs being freed per node. One account's candidates are
-    these, filtered."""
+    """The candidates of one pass for one GPU model: where each has GPUs of the model,
+    and the GPUs being freed per node."""
 
-    __slots__ = ("_anywhere", "_by_node", "_gpu_type", "_index", "_machine", "_nodes",
-                 "_now", "freeing")  # fmt: skip
+    __slots__ = ("_gpu_type", "_index", "_machine", "_now", "_placed", "freeing")
 
     def __init__(
         self, index: RunningIndex, machine: Machine, now: float, gpu_type: str | None
@@ -115,9 +126,8 @@ class _Layout:
         self._machine = machine
         self._now = now
         self._gpu_type = gpu_type
-        self._by_node: dict[int, list[_Candidate]] = {}  # cache, see on_node
-        self._anywhere: list[_Candidate] | None = None  # cache, see anywhere
-        self._nodes: dict[str | None, list[int]] = {}  # cache, see nodes
+        # id -> node -> GPUs of the model there (cache; any model: the index's)
+        self._placed: dict[int, dict[int, int]] = {} if gpu_type else index.placement
         self.freeing: dict[int, int] = {}  # node -> GPUs of jobs being preempted
         for job in index.leaving.values():
             for node, count in self.placed(job).items():
@@ -125,49 +135,53 @@ class _Layout:
 
     def placed(self, job: RunningJob) -> dict[int, int]:
         """node -> the job's GPUs of the model there."""
-        return self._machine.gpus_per_node(job.gpus, self._gpu_type)
+        placed = self._placed.get(job.id)
+        if placed is None:
+            placed = self._machine.gpus_per_node(job.gpus, self._gpu_type)
+            if not job.preempting:
+                self._placed[job.id] = placed
+        return placed
 
     def runs_jobs(self, account: str) -> bool:
         """Whether `account` has a running job that may be a candidate."""
-        return account in self._index.account_nodes
+        return account in self._index.by_account
 
-    def nodes(self, account: str | None) -> list[int]:
-        """The nodes with a candidate (of `account`, when one is given), ascending; some
-        may have none of the model."""
-        nodes = self._nodes.get(account)
-        if nodes is None:
-            index = self._index
-            where = index.by_node if account is None else index.account_nodes[account]
-            nodes = self._nodes[account] = sorted(where)
-        return nodes
+    def gpus_on_nodes(self, accounts: Iterable[str]) -> dict[int, int]:
+        """node -> the GPUs (of any model) the candidates of `accounts` hold there."""
+        total: dict[int, int] = {}
+        account_gpus = self._index.account_gpus
+        for account in accounts:
+            for node, count in account_gpus.get(account, {}).items():
+                total[node] = total.get(node, 0) + count
+        return total
 
-    def on_node(self, node: int) -> list[_Candidate]:
-        """The candidates with GPUs of the model on `node`, cheapest first."""
-        listed = self._by_node.get(node)
-        if listed is None:
-            now, placed, any_model = self._now, self.placed, self._gpu_type is None
-            listed = []
-            for job, count in self._index.by_node.get(node, {}).values():
-                if not any_model:
-                    count = placed(job).get(node, 0)
-                if count:  # lost_work, inline (a hot loop)
-                    cost = max(now - job.start_time, 0.0) * len(job.gpus)
-                    listed.append((cost, job.id, count, job))
-            listed.sort(key=_COST_ORDER)
-            self._by_node[node] = listed
-        return listed
+    def any_model(self, job: RunningJob) -> dict[int, int]:
+        """node -> the candidate's GPUs (of any model) there."""
+        return self._index.placement[job.id]
 
-    def anywhere(self) -> list[_Candidate]:
-        """The candidates with GPUs of the model, cheapest first, each with its count."""
-        if self._anywhere is None:
-            now, placed = self._now, self.placed
-            self._anywhere = []
-            for job in self._index.candidates.values():
-                count = sum(placed(job).values())
-                if count:
-                    self._anywhere.append((lost_work(job, now), job.id, count, job))
-            self._anywhere.sort(key=_COST_ORDER)
-        return self._anywhere
+    def on_node(self, node: int) -> Iterable[RunningJob]:
+        """The candidates with GPUs (of any model) on `node`."""
+        return self._index.by_node.get(node, {}).values()
+
+    def cheapest_first(self, accounts: Iterable[str]) -> Iterator[tuple[float, RunningJob]]:
+        """The candidates of `accounts`, each with its lost work, cheapest first (ties:
+        by id); some may have no GPU of the model. Lazy: a search stops early."""
+        now, by_account = self._now, self._index.by_account
+        heap: list[tuple[float, int, int, int, list[_Entry]]] = []
+        for account in accounts:
+            for size, entries in by_account.get(account, {}).items():
+                back, job_id, _ = entries[0]
+                heap.append((max(now + back, 0.0) * size, job_id, size, 0, entries))
+        heapq.heapify(heap)
+        while heap:
+            cost, _, size, at, entries = heap[0]
+            yield cost, entries[at][2]
+            at += 1
+            if at < len(entries):
+                back, job_id, _ = entries[at]
+                heapq.heapreplace(heap, (max(now + back, 0.0) * size, job_id, size, at, entries))
+            else:
+                heapq.heappop(heap)
 
 
 class Candidates:
@@ -190,6 +204,10 @@ class Candidates:
         """The running jobs of these ids (every one a candidate)."""
         candidates = self._index.candidates
         return [candidates[i] for i in ids]
+
+    def accounts(self) -> Iterable[str]:
+        """The accounts with a candidate."""
+        return self._index.by_account.keys()
 
     def of_model(self, gpu_type: str | None) -> _Layout:
         layout = self._layouts.get(gpu_type)
@@ -240,7 +258,7 @@ def cheapest_victims(
     be). Jobs already being preempted, or in `freeing_ids`, count as freeing their GPUs;
     jobs in `skip` are left out. `accept(victims)`, when given, may refuse a set.
     `prefer`: accounts to take every victim from, one account at a time in this order,
-    before mixing accounts; when given, it must hold every account `eligible` allows a
+    before mixing them; when given, it must hold every account `eligible` allows a
     victim of (so mixing one account is not tried again)."""
     gpu_type = job.gpu_type.lower() if job.gpu_type else None
     layout = candidates.of_model(gpu_type)
@@ -256,95 +274,129 @@ def cheapest_victims(
             for node, count in layout.placed(running).items():
                 freeing[node] = freeing.get(node, 0) + count
     n = job.gpus
+    search = _Search(n, gpu_type, machine, layout, freeing, eligible, left_out, accept)
     one_node = n <= machine.node_capacity(gpu_type)
-    for account in [*prefer, None] if len(prefer) != 1 else prefer:
-        if account is not None and not layout.runs_jobs(account):
+    mixed = list(prefer) or list(candidates.accounts())
+    for accounts in [*([a] for a in prefer), mixed] if len(prefer) != 1 else [mixed]:
+        if not any(layout.runs_jobs(account) for account in accounts):
             continue
         if one_node:
-            chosen = _cheapest_on_one_node(
-                n, gpu_type, machine, layout, account, freeing, eligible, left_out, accept
-            )
+            if search.room_freeing(accounts):
+                return []  # GPUs being freed already make room for it
+            chosen = search.on_one_node(accounts)
         else:
             need = n - machine.free_count(gpu_type) - sum(freeing.values())
-            chosen = (
-                []
-                if need <= 0
-                else _cheapest_anywhere(need, layout, account, eligible, left_out, accept)
-            )
+            chosen = [] if need <= 0 else search.anywhere(need, accounts)
         if chosen is not None:
             return chosen
     return []
 
 
-def _cheapest_anywhere(
-    need: int,
-    layout: _Layout,
-    account: str | None,
-    eligible: Callable[[RunningJob], bool],
-    left_out: set[int],
-    accept: Callable[[list[int]], bool] | None,
-) -> list[int] | None:
-    """The cheapest victims across nodes (of `account` alone, when one is given)."""
-    chosen: list[int] = []
-    for _, victim, count, running in layout.anywhere():
-        if (
-            victim in left_out
-            or (account is not None and running.account != account)
-            or not eligible(running)
-        ):
-            continue
-        chosen.append(victim)
-        need -= count
-        if need <= 0:
-            return chosen if accept is None or accept(chosen) else None
-    return None
+class _Search:
+    """One preemptor's search for victims, over candidates walked cheapest first."""
 
+    __slots__ = ("accept", "eligible", "freeing", "gpu_type", "layout", "left_out",
+                 "machine", "n")  # fmt: skip
 
-def _cheapest_on_one_node(
-    n: int,
-    gpu_type: str | None,
-    machine: Machine,
-    layout: _Layout,
-    account: str | None,
-    freeing: dict[int, int],
-    eligible: Callable[[RunningJob], bool],
-    left_out: set[int],
-    accept: Callable[[list[int]], bool] | None,
-) -> list[int] | None:
-    """The cheapest victims (of `account` alone, when one is given) on the node where
-    they cost least (None: no node has enough); [] when GPUs being freed already make
-    room on a node that has candidates or GPUs freeing."""
-    best: tuple[float, list[int]] | None = None
-    nodes = layout.nodes(account)
-    if freeing:
-        nodes = sorted(freeing.keys() | nodes)
-    for node in nodes:
-        have = machine.node_free(node, gpu_type) + freeing.get(node, 0)
-        need = n - have
-        chosen: list[int] = []
-        cost = 0.0
-        seen = False  # an eligible candidate on the node
-        for c, victim, count, running in layout.on_node(node):
-            if (
-                victim in left_out
-                or (account is not None and running.account != account)
-                or not eligible(running)
-            ):
-                continue
-            seen = True
-            if need <= 0:
+    def __init__(
+        self,
+        n: int,
+        gpu_type: str | None,
+        machine: Machine,
+        layout: _Layout,
+        freeing: dict[int, int],
+        eligible: Callable[[RunningJob], bool],
+        left_out: set[int],
+        accept: Callable[[list[int]], bool] | None,
+    ) -> None:
+        self.n = n
+        self.gpu_type = gpu_type
+        self.machine = machine
+        self.layout = layout
+        self.freeing = freeing
+        self.eligible = eligible
+        self.left_out = left_out
+        self.accept = accept
+
+    def _may_stop(self, job: RunningJob) -> bool:
+        return job.id not in self.left_out and self.eligible(job)
+
+    def room_freeing(self, accounts: Iterable[str]) -> bool:
+        """Whether some node already has room for the job with the GPUs being freed,
+        and GPUs freeing or a candidate of `accounts` the job may stop (a node without
+        either is no place a search among `accounts` would consider)."""
+        n, gpu_type, machine, freeing = self.n, self.gpu_type, self.machine, self.freeing
+        if machine.most_free_on_a_node(gpu_type) + max(freeing.values(), default=0) < n:
+            return False
+        if any(machine.node_free(node, gpu_type) + count >= n for node, count in freeing.items()):
+            return True
+        wanted = set(accounts)
+        placed = self.layout.placed
+        return any(
+            job.account in wanted and placed(job).get(node, 0) and self._may_stop(job)
+            for node in machine.nodes_with_free(n, gpu_type)
+            for job in self.layout.on_node(node)
+        )
+
+    def on_one_node(self, accounts: Iterable[str]) -> list[int] | None:
+        """The cheapest victims of `accounts` on the node where they cost least (None:
+        no node has enough). Walks the candidates cheapest first, each node taking them
+        until it has room (ties: the lowest node), and stops once no node still short
+        of room can cost less than the best one found (it would need a candidate
+        costing more), or can have room at all (by an upper bound of what it frees)."""
+        n, gpu_type, machine, freeing = self.n, self.gpu_type, self.machine, self.freeing
+        layout = self.layout
+        placed, accept = layout.placed, self.accept
+        # node -> the most GPUs of the model it could have: free, freeing and candidates'
+        room = {
+            node: have
+            for node, count in layout.gpus_on_nodes(accounts).items()
+            if (have := machine.node_free(node, gpu_type) + freeing.get(node, 0) + count) >= n
+        }
+        short: dict[int, tuple[int, float, list[int]]] = {}  # node -> GPUs, cost, victims
+        best_cost, best_node, best = math.inf, -1, None
+        for cost, job in layout.cheapest_first(accounts):
+            if cost > best_cost or not room:
                 break
-            chosen.append(victim)
-            cost += c
+            if not self._may_stop(job):
+                for node, count in layout.any_model(job).items():
+                    if node in room:
+                        room[node] -= count
+                        if room[node] < n:
+                            del room[node]
+                            short.pop(node, None)
+                continue
+            for node, count in placed(job).items():
+                if node not in room:
+                    continue
+                state = short.get(node)
+                if state is None:
+                    have = machine.node_free(node, gpu_type) + freeing.get(node, 0)
+                    state = (n - have, 0.0, [])
+                need, total, chosen = state
+                chosen.append(job.id)
+                need -= count
+                total += cost
+                if need > 0:
+                    short[node] = (need, total, chosen)
+                    continue
+                short.pop(node, None)
+                del room[node]
+                better = total < best_cost or (total == best_cost and node < best_node)
+                if better and (accept is None or accept(chosen)):
+                    best_cost, best_node, best = total, node, chosen
+        return best
+
+    def anywhere(self, need: int, accounts: Iterable[str]) -> list[int] | None:
+        """The cheapest victims of `accounts` across nodes, freeing `need` GPUs."""
+        chosen: list[int] = []
+        placed = self.layout.placed
+        for _, job in self.layout.cheapest_first(accounts):
+            count = sum(placed(job).values())
+            if not count or not self._may_stop(job):
+                continue
+            chosen.append(job.id)
             need -= count
             if need <= 0:
-                break
-        if not seen and node not in freeing:
-            continue
-        if have >= n:
-            return []  # enough is already freeing up there
-        if need > 0 or (best is not None and cost >= best[0]):
-            continue
-        if accept is None or accept(chosen):
-            best = (cost, chosen)
-    return best[1] if best is not None else None
+                return chosen if self.accept is None or self.accept(chosen) else None
+        return None

@@ -43,12 +43,14 @@ class ClusterState:
         self._owners: Counter[tuple[str, str]] = Counter()
         # class key -> its jobs in submit order, and their (submit time, id) alongside
         self._classes: dict[object, tuple[list[QueuedJob], list[tuple[float, int]]]] = {}
+        # the classes whose job lists a pass holds (see classes): copied before a change
+        self._lent: set[object] = set()
 
     def queue(self, job: QueuedJob) -> None:
         """`job` is now pending."""
         key = job.id if job.class_key is None else job.class_key
         self._own(job, 1)
-        jobs, order = self._classes.setdefault(key, ([], []))
+        jobs, order = self._own_class(key)
         place = _submit_order(job)
         if not order or order[-1] < place:
             jobs.append(job)
@@ -61,7 +63,9 @@ class ClusterState:
     def unqueue(self, job: QueuedJob) -> None:
         """`job` is no longer pending (it started, or left the queue)."""
         key = job.id if job.class_key is None else job.class_key
-        jobs, order = self._classes[key]
+        if key not in self._classes:
+            raise KeyError(job.id)  # not queued
+        jobs, order = self._own_class(key)
         place = _submit_order(job)
         at = bisect.bisect_left(order, place)
         if at == len(order) or order[at] != place:
@@ -70,6 +74,18 @@ class ClusterState:
         self._own(job, -1)
         if not jobs:
             del self._classes[key]
+            self._lent.discard(key)
+
+    def _own_class(self, key: object) -> tuple[list[QueuedJob], list[tuple[float, int]]]:
+        """The class of `key` (a new one when it has none), its job list copied first if
+        a pass holds it (copy on write)."""
+        entry = self._classes.get(key)
+        if entry is None:
+            entry = self._classes[key] = ([], [])
+        elif key in self._lent:
+            self._lent.discard(key)
+            entry = self._classes[key] = (entry[0].copy(), entry[1])
+        return entry
 
     def start(self, job: RunningJob) -> None:
         """`job` now runs, on GPUs free until now, expected to end at its start + time
@@ -99,8 +115,10 @@ class ClusterState:
         return self._machine.most_free_on_a_node(None)
 
     def classes(self) -> list[list[QueuedJob]]:
-        """The classes as a pass needs them (copies: a pass may outlive later changes)."""
-        return [jobs.copy() for jobs, _ in self._classes.values()]
+        """The classes as a pass needs them, each in submit order. A pass may outlive
+        later changes: a class is copied when it next changes (not on every pass)."""
+        self._lent = set(self._classes)
+        return [jobs for jobs, _ in self._classes.values()]
 
     def machine(self, now: float) -> Machine:
         """The GPUs as a pass at `now` sees them, before it starts anything."""
