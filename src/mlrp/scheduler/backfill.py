@@ -339,7 +339,8 @@ class Machine:
         self._touched: set[int] = set()  # nodes changed since the copy (with an origin)
         self.reservations: list[Reservation] = []
         self._reserved: dict[int, list[tuple[float, float]]] = {}
-        self._reserved_nodes: set[int] = set()  # nodes with a reserved GPU
+        # node with a reserved GPU -> the ends of its reservations
+        self._reserved_nodes: dict[int, set[float]] = {}
 
     def copy(self, now: float) -> Machine:
         """This machine's GPUs as a new pass at `now` sees them: the same busy GPUs (a
@@ -387,7 +388,7 @@ class Machine:
         other._touched = set()
         other.reservations = []
         other._reserved = {}
-        other._reserved_nodes = set()
+        other._reserved_nodes = {}
         return other
 
     # --- what there is -----------------------------------------------------------------
@@ -664,7 +665,7 @@ class Machine:
         self.reservations.append(reservation)
         for g in gpus:
             self._reserved.setdefault(g, []).append((start, reservation.end))
-            self._reserved_nodes.add(self._node_of[g])
+            self._reserved_nodes.setdefault(self._node_of[g], set()).add(reservation.end)
         return reservation
 
     def _reserve_on_one_node(
@@ -716,16 +717,11 @@ class Machine:
         `duration` (reservations included): a release time, `bound`, or the end of a
         reservation on the node; and which GPUs."""
         busy, now, reserved = self._busy_until, self.now, self._reserved
-        times = {t for t in self._releases(node, key) if t >= bound}
-        times.add(bound)
+        times = {t for t in self._releases(node, key) if t > bound}
+        times.update([e for e in self._reserved_nodes.get(node, ()) if e > bound])
         # (GPU, its release time, its reservations or None)
-        gpus: list[tuple[int, float, list[tuple[float, float]] | None]] = []
-        for g in self._node_pool[node][key]:
-            spans = reserved.get(g)
-            gpus.append((g, busy.get(g, now), spans))
-            if spans:
-                times.update([e for _, e in spans if e > bound])
-        for t in sorted(times):
+        gpus = [(g, busy.get(g, now), reserved.get(g)) for g in self._node_pool[node][key]]
+        for t in [bound, *sorted(times)]:
             end = t + duration
             usable = [
                 g
