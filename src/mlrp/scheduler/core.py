@@ -79,11 +79,14 @@ def owners(jobs: Iterable[QueuedJob | RunningJob]) -> set[tuple[str, str]]:
 
 def _usage_with_jobs(
     snapshot: Snapshot, with_jobs: AbstractSet[tuple[str, str]]
-) -> dict[tuple[str, str], float]:
+) -> Mapping[tuple[str, str], float]:
     """The usage, plus a zero for every (account, user) of `with_jobs` without usage:
     each is a leaf of the share tree even before it has any usage."""
+    missing = with_jobs - snapshot.usage.keys()
+    if not missing:
+        return snapshot.usage
     usage = dict(snapshot.usage)
-    usage.update(dict.fromkeys(with_jobs - usage.keys(), 0.0))
+    usage.update(dict.fromkeys(missing, 0.0))
     return usage
 
 

@@ -43,6 +43,7 @@ Tree account rows have no factor (NaN), since Fair Tree ranks users only.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import sys
 from collections.abc import Mapping
@@ -386,6 +387,9 @@ class _FloatRanking:
                 self.parent_level[c] = level
         self.rtol = 16 * (len(self.leaves) + 4) * _EPS
         self.fits = max(self.total_shares, default=0) <= _MAX_SHARES
+        # the sibling orders the last walk sorted, and its factors, when it met no near
+        # tie: the factors depend on those orders alone (see factors)
+        self._last: tuple[list[list[int]], dict[tuple[str, str], float]] | None = None
 
     def factors(
         self, usage: Mapping[tuple[str, str], float]
@@ -420,9 +424,22 @@ class _FloatRanking:
                     if level_fs == math.inf:  # overflowed (tiny usage beside huge)
                         return None
                     lf[c] = level_fs
+        if self._last is not None and all(self._apart(order, lf) for order in self._last[0]):
+            return dict(self._last[1])  # every level sorts as last time: same ranks
         walk = _FloatWalk(self, value, lf)
         walk.walk(self.children[-1], tied_in=False)
+        self._last = (walk.orders, dict(walk.factors)) if walk.clean else None
         return walk.factors
+
+    def _apart(self, order: list[int], lf: list[float]) -> bool:
+        """Whether `order` is sorted by these LFs with no two near (as _FloatWalk._sorted
+        judges a near tie): sorting would then give this order, with no tie."""
+        rtol = self.rtol
+        for a, b in itertools.pairwise(order):
+            high, low = lf[a], lf[b]
+            if high == low or (high < math.inf and high - low <= rtol * high):
+                return False
+        return True
 
 
 class _FloatWalk:
@@ -436,6 +453,8 @@ class _FloatWalk:
         self.rank = ranking.users
         self.next_rank = ranking.users
         self.factors: dict[tuple[str, str], float] = {}
+        self.orders: list[list[int]] = []  # every sibling order sorted, as walked
+        self.clean = True  # no near tie met: the ranks follow from `orders` alone
 
     def _exact_lf(self) -> list[LevelFs]:
         """Every node's LevelFs as _Levels computes it, from the same usages."""
@@ -461,6 +480,7 @@ class _FloatWalk:
             return nodes, [False]
         lf, is_user, rtol = self.lf, self.ranking.is_user, self.ranking.rtol
         order = sorted(nodes, key=lambda i: (lf[i], is_user[i]), reverse=True)
+        self.orders.append(order)
         tied = [False] * len(order)
         start = 0
         for end in range(1, len(order) + 1):
@@ -469,6 +489,7 @@ class _FloatWalk:
                 if high == low or (high < math.inf and high - low <= rtol * high):
                     continue  # near: same run
             if end - start > 1:
+                self.clean = False
                 if lf[order[start]] == math.inf:  # no usage: all tied, users first
                     tied[start + 1 : end] = [True] * (end - start - 1)
                 else:
