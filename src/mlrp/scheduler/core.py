@@ -383,14 +383,16 @@ class _Pass:
         if self.candidates is None:
             self.candidates = Candidates(self.running_index(), machine, now)
         candidates = self.candidates
+        most = fair.stoppable(job)
         chosen = cheapest_victims(
             job,
             machine,
             candidates,
-            fair.victim_test(job),
+            fair.victim_test(job, most),
             skip=self.fair_victims,
             accept=lambda ids: fair.keeps_fair(job, candidates.jobs(ids)),
             prefer=fair.over_first(job),
+            largest=most,
         )
         if not chosen:
             # a larger job of the account cannot do better until a preemption succeeds

@@ -105,15 +105,23 @@ class FairShares:
             )[:2]
         return any(share >= mine for share, account in self._top if account != job.account)
 
-    def victim_test(self, job: QueuedJob) -> Callable[[RunningJob], bool]:
-        """Whether `job` may preempt a running job alone: the test, for many of them."""
+    def stoppable(self, job: QueuedJob) -> dict[str, float]:
+        """account -> the most GPUs it may lose to `job` and stay at or above `job`'s
+        account's share with the job: also the largest of its jobs `job` may stop."""
         mine = self.share(job.account, job.gpus)
-        # account -> the most GPUs it may lose and stay at or above `mine`
-        most = {
+        return {
             account: held - mine * self._entitlement[account] + SHARE_TOLERANCE
             for account, held in self._held.items()
             if account != job.account and account in self._entitlement
         }
+
+    def victim_test(
+        self, job: QueuedJob, most: Mapping[str, float] | None = None
+    ) -> Callable[[RunningJob], bool]:
+        """Whether `job` may preempt a running job alone: the test, for many of them.
+        `most`: `stoppable(job)`, when the caller has it."""
+        if most is None:
+            most = self.stoppable(job)
         qos_priority = self._qos_priority
         ceiling = qos_priority.get(job.qos, 0)
         least = -math.inf

@@ -21,7 +21,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 
 from mlrp.scheduler.backfill import Machine
 from mlrp.scheduler.snapshot import QueuedJob, RunningJob, Snapshot
@@ -41,6 +41,17 @@ def victim_pool(snapshot: Snapshot) -> tuple[RunningJob, ...]:
 _Entry = tuple[float, int, RunningJob]
 
 
+class _SizeGroup:
+    """One account's running jobs of one size: cheapest to stop first, and the GPUs they
+    hold per node."""
+
+    __slots__ = ("entries", "gpus")
+
+    def __init__(self) -> None:
+        self.entries: list[_Entry] = []
+        self.gpus: dict[int, int] = {}  # node -> GPUs
+
+
 class RunningIndex:
     """The running jobs a victim search reads: the candidates (jobs not being
     preempted) by id, by node, and by account and size in order of lost work; where
@@ -48,17 +59,15 @@ class RunningIndex:
     snapshot's running jobs (`of`) or kept up to date between passes by a ClusterState
     (`add`, `remove`)."""
 
-    __slots__ = ("account_gpus", "by_account", "by_node", "candidates", "held", "leaving",
-                 "placement")  # fmt: skip
+    __slots__ = ("by_account", "by_node", "candidates", "held", "leaving", "placement")
 
     def __init__(self) -> None:
         self.candidates: dict[int, RunningJob] = {}
         self.placement: dict[int, dict[int, int]] = {}  # id -> node -> its GPUs there
         self.by_node: dict[int, dict[int, RunningJob]] = {}  # node -> id -> job
-        # account -> size (GPUs) -> its jobs of that size, cheapest to stop first
-        self.by_account: dict[str, dict[int, list[_Entry]]] = {}
+        # account -> size (GPUs) -> its jobs of that size
+        self.by_account: dict[str, dict[int, _SizeGroup]] = {}
         self.held: dict[str, int] = {}  # account -> GPUs of its candidates
-        self.account_gpus: dict[str, dict[int, int]] = {}  # account -> node -> its GPUs
         self.leaving: dict[int, RunningJob] = {}  # id -> job being preempted
 
     @classmethod
@@ -75,13 +84,16 @@ class RunningIndex:
             return
         self.candidates[job.id] = job
         placement = self.placement[job.id] = machine.gpus_per_node(job.gpus, None)
-        gpus = self.account_gpus.setdefault(job.account, {})
+        size = len(job.gpus)
+        sizes = self.by_account.setdefault(job.account, {})
+        group = sizes.get(size)
+        if group is None:
+            group = sizes[size] = _SizeGroup()
+        bisect.insort(group.entries, (-job.start_time, job.id, job))
+        gpus = group.gpus
         for node, count in placement.items():
             self.by_node.setdefault(node, {})[job.id] = job
             gpus[node] = gpus.get(node, 0) + count
-        size = len(job.gpus)
-        entries = self.by_account.setdefault(job.account, {}).setdefault(size, [])
-        bisect.insort(entries, (-job.start_time, job.id, job))
         self.held[job.account] = self.held.get(job.account, 0) + size
 
     def remove(self, job: RunningJob, machine: Machine) -> None:
@@ -89,7 +101,10 @@ class RunningIndex:
         if self.leaving.pop(job.id, None) is not None:
             return
         del self.candidates[job.id]
-        gpus = self.account_gpus[job.account]
+        size = len(job.gpus)
+        sizes = self.by_account[job.account]
+        group = sizes[size]
+        gpus = group.gpus
         for node, count in self.placement.pop(job.id).items():
             on_node = self.by_node[node]
             del on_node[job.id]
@@ -98,11 +113,7 @@ class RunningIndex:
             gpus[node] -= count
             if not gpus[node]:
                 del gpus[node]
-        if not gpus:
-            del self.account_gpus[job.account]
-        size = len(job.gpus)
-        sizes = self.by_account[job.account]
-        entries = sizes[size]
+        entries = group.entries
         del entries[bisect.bisect_left(entries, (-job.start_time, job.id))]
         if not entries:
             del sizes[size]
@@ -146,13 +157,34 @@ class _Layout:
         """Whether `account` has a running job that may be a candidate."""
         return account in self._index.by_account
 
-    def gpus_on_nodes(self, accounts: Iterable[str]) -> dict[int, int]:
-        """node -> the GPUs (of any model) the candidates of `accounts` hold there."""
-        total: dict[int, int] = {}
-        account_gpus = self._index.account_gpus
+    def groups(
+        self, accounts: Iterable[str], largest: Mapping[str, float] | None
+    ) -> Iterator[tuple[int, _SizeGroup]]:
+        """(size, group) of the candidates of `accounts`, of sizes up to `largest`
+        (account -> the largest job that may be stopped; None: any)."""
+        by_account = self._index.by_account
         for account in accounts:
-            for node, count in account_gpus.get(account, {}).items():
-                total[node] = total.get(node, 0) + count
+            cap = math.inf if largest is None else largest.get(account, -math.inf)
+            for size, group in by_account.get(account, {}).items():
+                if size <= cap:
+                    yield size, group
+
+    def gpus_on_nodes(
+        self, accounts: Iterable[str], largest: Mapping[str, float] | None
+    ) -> dict[int, tuple[int, int]]:
+        """node -> the GPUs (of any model) of the candidates of `accounts` of sizes up
+        to `largest` (see groups) there, and the most of them stopping can free: no
+        account loses more than `largest` says (see cheapest_victims)."""
+        total: dict[int, tuple[int, int]] = {}
+        for account in accounts:
+            cap = math.inf if largest is None else largest.get(account, -math.inf)
+            mine: dict[int, int] = {}
+            for _, group in self.groups((account,), largest):
+                for node, count in group.gpus.items():
+                    mine[node] = mine.get(node, 0) + count
+            for node, count in mine.items():
+                held, freeable = total.get(node, (0, 0))
+                total[node] = (held + count, freeable + (count if count <= cap else math.ceil(cap)))
         return total
 
     def any_model(self, job: RunningJob) -> dict[int, int]:
@@ -163,15 +195,17 @@ class _Layout:
         """The candidates with GPUs (of any model) on `node`."""
         return self._index.by_node.get(node, {}).values()
 
-    def cheapest_first(self, accounts: Iterable[str]) -> Iterator[tuple[float, RunningJob]]:
-        """The candidates of `accounts`, each with its lost work, cheapest first (ties:
-        by id); some may have no GPU of the model. Lazy: a search stops early."""
-        now, by_account = self._now, self._index.by_account
+    def cheapest_first(
+        self, accounts: Iterable[str], largest: Mapping[str, float] | None
+    ) -> Iterator[tuple[float, RunningJob]]:
+        """The candidates of `accounts` (of sizes up to `largest`, see groups), each with
+        its lost work, cheapest first (ties: by id); some may have no GPU of the model.
+        Lazy: a search stops early."""
+        now = self._now
         heap: list[tuple[float, int, int, int, list[_Entry]]] = []
-        for account in accounts:
-            for size, entries in by_account.get(account, {}).items():
-                back, job_id, _ = entries[0]
-                heap.append((max(now + back, 0.0) * size, job_id, size, 0, entries))
+        for size, group in self.groups(accounts, largest):
+            back, job_id, _ = group.entries[0]
+            heap.append((max(now + back, 0.0) * size, job_id, size, 0, group.entries))
         heapq.heapify(heap)
         while heap:
             cost, _, size, at, entries = heap[0]
@@ -252,6 +286,7 @@ def cheapest_victims(
     skip: Collection[int] = (),
     accept: Callable[[list[int]], bool] | None = None,
     prefer: Sequence[str] = (),
+    largest: Mapping[str, float] | None = None,
 ) -> list[int]:
     """The ids of the running jobs of `candidates` that `eligible` allows, cheapest in
     lost work, freeing enough GPUs of the job's model for it (empty: none can or need
@@ -259,7 +294,10 @@ def cheapest_victims(
     jobs in `skip` are left out. `accept(victims)`, when given, may refuse a set.
     `prefer`: accounts to take every victim from, one account at a time in this order,
     before mixing them; when given, it must hold every account `eligible` allows a
-    victim of (so mixing one account is not tried again)."""
+    victim of (so mixing one account is not tried again). `largest`: account -> the
+    most GPUs the victims may hold of it, when known (none of an account missing): the
+    largest of its jobs `eligible` allows, and in all (`accept` refuses more), so that
+    the search reads neither larger jobs nor nodes where an account would lose more."""
     gpu_type = job.gpu_type.lower() if job.gpu_type else None
     layout = candidates.of_model(gpu_type)
     left_out = set(skip)
@@ -274,7 +312,7 @@ def cheapest_victims(
             for node, count in layout.placed(running).items():
                 freeing[node] = freeing.get(node, 0) + count
     n = job.gpus
-    search = _Search(n, gpu_type, machine, layout, freeing, eligible, left_out, accept)
+    search = _Search(n, gpu_type, machine, layout, freeing, eligible, left_out, accept, largest)
     one_node = n <= machine.node_capacity(gpu_type)
     mixed = list(prefer) or list(candidates.accounts())
     for accounts in [*([a] for a in prefer), mixed] if len(prefer) != 1 else [mixed]:
@@ -295,8 +333,8 @@ def cheapest_victims(
 class _Search:
     """One preemptor's search for victims, over candidates walked cheapest first."""
 
-    __slots__ = ("accept", "eligible", "freeing", "gpu_type", "layout", "left_out",
-                 "machine", "n")  # fmt: skip
+    __slots__ = ("accept", "eligible", "freeing", "gpu_type", "largest", "layout",
+                 "left_out", "machine", "n")  # fmt: skip
 
     def __init__(
         self,
@@ -308,8 +346,10 @@ class _Search:
         eligible: Callable[[RunningJob], bool],
         left_out: set[int],
         accept: Callable[[list[int]], bool] | None,
+        largest: Mapping[str, float] | None,
     ) -> None:
         self.n = n
+        self.largest = largest
         self.gpu_type = gpu_type
         self.machine = machine
         self.layout = layout
@@ -347,15 +387,16 @@ class _Search:
         n, gpu_type, machine, freeing = self.n, self.gpu_type, self.machine, self.freeing
         layout = self.layout
         placed, accept = layout.placed, self.accept
-        # node -> the most GPUs of the model it could have: free, freeing and candidates'
-        room = {
-            node: have
-            for node, count in layout.gpus_on_nodes(accounts).items()
-            if (have := machine.node_free(node, gpu_type) + freeing.get(node, 0) + count) >= n
-        }
+        # node -> the GPUs of the model it could have: free, freeing and candidates' (the
+        # nodes where the accounts may lose enough)
+        room: dict[int, int] = {}
+        for node, (held, freeable) in layout.gpus_on_nodes(accounts, self.largest).items():
+            have = machine.node_free(node, gpu_type) + freeing.get(node, 0)
+            if have + freeable >= n:
+                room[node] = have + held
         short: dict[int, tuple[int, float, list[int]]] = {}  # node -> GPUs, cost, victims
         best_cost, best_node, best = math.inf, -1, None
-        for cost, job in layout.cheapest_first(accounts):
+        for cost, job in layout.cheapest_first(accounts, self.largest):
             if cost > best_cost or not room:
                 break
             if not self._may_stop(job):
@@ -391,7 +432,7 @@ class _Search:
         """The cheapest victims of `accounts` across nodes, freeing `need` GPUs."""
         chosen: list[int] = []
         placed = self.layout.placed
-        for _, job in self.layout.cheapest_first(accounts):
+        for _, job in self.layout.cheapest_first(accounts, self.largest):
             count = sum(placed(job).values())
             if not count or not self._may_stop(job):
                 continue
