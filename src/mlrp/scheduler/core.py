@@ -169,7 +169,9 @@ class _Pass:
             self.index = state.running
             with_jobs = state.owners()
         self.context = priority_context(snapshot, with_jobs)
-        self.counters = LimitCounters.build(self.policy, snapshot.running)
+        self.counters = LimitCounters.build(
+            self.policy, snapshot.running, None if state is None else state.totals
+        )
         self.rows: dict[int, _Row] = {}
         # class members from `index` on that the walk left: (members, index, reason or
         # None for "a limit's reason, else Priority")

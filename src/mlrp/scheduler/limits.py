@@ -18,6 +18,7 @@ limit counts only array tasks (the common case in the simulator: nothing to coun
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from mlrp.models.policy import Account, Policy
@@ -105,6 +106,40 @@ def _limits_of(policy: Policy) -> _Limits:
     return limits
 
 
+class RunningTotals:
+    """What the limits count of the running jobs: GPUs per (user, account, QOS,
+    partition) and running tasks per array. Summed from a snapshot (`of`), or kept
+    between passes by a ClusterState (`add`)."""
+
+    __slots__ = ("array_tasks", "gpus")
+
+    def __init__(self) -> None:
+        self.gpus: dict[tuple[str, str, str, str], int] = {}
+        self.array_tasks: dict[int, int] = {}
+
+    @classmethod
+    def of(cls, running: Iterable[RunningJob]) -> RunningTotals:
+        totals = cls()
+        for job in running:
+            totals.add(job, 1)
+        return totals
+
+    def add(self, job: RunningJob, change: int) -> None:
+        """`job` runs (`change` 1) or no longer does (-1)."""
+        key = (job.user, job.account, job.qos, job.partition)
+        gpus = self.gpus.get(key, 0) + change * len(job.gpus)
+        if gpus:
+            self.gpus[key] = gpus
+        else:
+            self.gpus.pop(key, None)
+        if job.array_job_id is not None:
+            tasks = self.array_tasks.get(job.array_job_id, 0) + change
+            if tasks:
+                self.array_tasks[job.array_job_id] = tasks
+            else:
+                del self.array_tasks[job.array_job_id]
+
+
 @dataclass(slots=True)
 class LimitCounters:
     """Running GPUs per limit bucket, with the policy's limits."""
@@ -119,24 +154,24 @@ class LimitCounters:
     array_tasks: dict[int, int] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, policy: Policy, running: tuple[RunningJob, ...] = ()) -> LimitCounters:
+    def build(
+        cls,
+        policy: Policy,
+        running: tuple[RunningJob, ...] = (),
+        totals: RunningTotals | None = None,
+    ) -> LimitCounters:
+        """The counters of `running`; `totals`: theirs, when the caller keeps them."""
+        if totals is None:
+            totals = RunningTotals.of(running)
         limits = _limits_of(policy)
-        counters = cls(limits)
-        tasks = counters.array_tasks
-        for array in [job.array_job_id for job in running if job.array_job_id is not None]:
-            tasks[array] = tasks.get(array, 0) + 1
+        counters = cls(limits, array_tasks=dict(totals.array_tasks))
         if not limits.limited:
             return counters
         # Only QOS limits (the default policy's): only jobs of those QOS count.
         limited_qos = limits.limited_qos
-        counted = [j for j in running if j.qos in limited_qos] if limits.only_qos else running
-        # One add per (user, account, qos, partition): far fewer than running jobs.
-        grouped: dict[tuple[str, str, str, str], int] = {}
-        for job in counted:
-            key = (job.user, job.account, job.qos, job.partition)
-            grouped[key] = grouped.get(key, 0) + len(job.gpus)
-        for (user, account, qos, partition), gpus in grouped.items():
-            counters.add(user, account, qos, partition, gpus, None)
+        for (user, account, qos, partition), gpus in totals.gpus.items():
+            if not limits.only_qos or qos in limited_qos:
+                counters.add(user, account, qos, partition, gpus, None)
         return counters
 
     def add(

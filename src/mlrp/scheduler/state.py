@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import KeysView, Sequence
 
 from mlrp.scheduler.backfill import Machine
+from mlrp.scheduler.limits import RunningTotals
 from mlrp.scheduler.preemption import RunningIndex
 from mlrp.scheduler.snapshot import GpuSlot, QueuedJob, RunningJob, Switch
 
@@ -39,6 +40,7 @@ class ClusterState:
     ) -> None:
         self._machine = Machine(0.0, gpus, (), link_groups, switches)
         self.running = RunningIndex()
+        self.totals = RunningTotals()  # what the limits count of the running jobs
         # (account, user) -> its pending and running jobs
         self._owners: Counter[tuple[str, str]] = Counter()
         # class key -> its jobs in submit order, and their (submit time, id) alongside
@@ -92,12 +94,14 @@ class ClusterState:
         limit."""
         self._machine.start(job.gpus, job.start_time + job.time_limit)
         self.running.add(job, self._machine)
+        self.totals.add(job, 1)
         self._own(job, 1)
 
     def stop(self, job: RunningJob) -> None:
         """`job` (started with `start`) ended or was stopped."""
         self._machine.release(job.gpus)
         self.running.remove(job, self._machine)
+        self.totals.add(job, -1)
         self._own(job, -1)
 
     def _own(self, job: QueuedJob | RunningJob, change: int) -> None:
