@@ -22,6 +22,7 @@ import bisect
 import heapq
 import math
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 from mlrp.scheduler.backfill import Machine
 from mlrp.scheduler.snapshot import QueuedJob, RunningJob, Snapshot
@@ -330,33 +331,20 @@ def cheapest_victims(
     return []
 
 
+@dataclass(slots=True)
 class _Search:
-    """One preemptor's search for victims, over candidates walked cheapest first."""
+    """One preemptor's search for victims, over candidates walked cheapest first (the
+    arguments of cheapest_victims, with `left_out` its skipped jobs and those freeing)."""
 
-    __slots__ = ("accept", "eligible", "freeing", "gpu_type", "largest", "layout",
-                 "left_out", "machine", "n")  # fmt: skip
-
-    def __init__(
-        self,
-        n: int,
-        gpu_type: str | None,
-        machine: Machine,
-        layout: _Layout,
-        freeing: dict[int, int],
-        eligible: Callable[[RunningJob], bool],
-        left_out: set[int],
-        accept: Callable[[list[int]], bool] | None,
-        largest: Mapping[str, float] | None,
-    ) -> None:
-        self.n = n
-        self.largest = largest
-        self.gpu_type = gpu_type
-        self.machine = machine
-        self.layout = layout
-        self.freeing = freeing
-        self.eligible = eligible
-        self.left_out = left_out
-        self.accept = accept
+    n: int
+    gpu_type: str | None
+    machine: Machine
+    layout: _Layout
+    freeing: dict[int, int]
+    eligible: Callable[[RunningJob], bool]
+    left_out: set[int]
+    accept: Callable[[list[int]], bool] | None
+    largest: Mapping[str, float] | None
 
     def _may_stop(self, job: RunningJob) -> bool:
         return job.id not in self.left_out and self.eligible(job)
