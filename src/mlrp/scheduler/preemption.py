@@ -75,11 +75,15 @@ class RunningIndex:
     def of(cls, running: Iterable[RunningJob], machine: Machine) -> RunningIndex:
         index = cls()
         for job in running:
-            index.add(job, machine)
+            index.add(job, machine, in_order=False)
+        for sizes in index.by_account.values():
+            for group in sizes.values():
+                group.entries.sort()
         return index
 
-    def add(self, job: RunningJob, machine: Machine) -> None:
-        """`job` now runs (on GPUs of `machine`)."""
+    def add(self, job: RunningJob, machine: Machine, *, in_order: bool = True) -> None:
+        """`job` now runs (on GPUs of `machine`). `in_order=False`: leave its account's
+        list unsorted (the caller sorts every list once, see `of`)."""
         if job.preempting:
             self.leaving[job.id] = job
             return
@@ -90,7 +94,10 @@ class RunningIndex:
         group = sizes.get(size)
         if group is None:
             group = sizes[size] = _SizeGroup()
-        bisect.insort(group.entries, (-job.start_time, job.id, job))
+        if in_order:
+            bisect.insort(group.entries, (-job.start_time, job.id, job))
+        else:
+            group.entries.append((-job.start_time, job.id, job))
         gpus = group.gpus
         for node, count in placement.items():
             self.by_node.setdefault(node, {})[job.id] = job
