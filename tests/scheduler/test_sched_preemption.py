@@ -111,6 +111,21 @@ def test_requeued_victim_waits_for_its_preemptor() -> None:
     assert list(started(run([victim], pol=policy(qos=QOS)))) == [1]
 
 
+def test_two_victims_of_each_other_never_wait_for_each_other() -> None:
+    # Job 1 was preempted for job 2, which then ran and was preempted for job 1: both
+    # are back in the queue, each marked as yielding to the other. Neither may wait for
+    # the other forever: the GPUs are free, and the first in priority order starts.
+    first = job(1, gpus=4, yield_to=2, submit_time=0.0)
+    second = job(2, gpus=8, yield_to=1, submit_time=10.0)
+    d = run([first, second], pol=policy(qos=QOS))
+    assert list(started(d)) == [1]
+    assert d.pending[2].reason == "Resources"
+    # a victim whose preemptor is not itself yielding still waits for it
+    third = job(3, gpus=1, yield_to=4, submit_time=0.0)
+    preemptor = job(4, gpus=8, submit_time=10.0)
+    assert list(started(run([third, preemptor], pol=policy(qos=QOS)))) == [4]
+
+
 def test_a_preemptor_waits_with_reason_preempting_until_its_victims_stop() -> None:
     normal = running(1, qos="normal", gpus=range(8))
     urgent = job(2, gpus=8, qos="high")

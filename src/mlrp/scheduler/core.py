@@ -231,7 +231,9 @@ class _Pass:
         # with: a later job of the shape ending no sooner cannot be placed either, since
         # a pass only takes GPUs and adds reservations
         failed_end: dict[tuple[int, str | None], float] = {}
-        pending_ids: set[int] | None = None  # built on the first job that yields
+        # pending jobs a requeued victim yields to: those not yielding themselves, so
+        # that two victims of each other never wait for each other (built on first need)
+        claimants: set[int] | None = None
 
         heap: list[tuple[float, float, int, int, int, _Priority]] = []
         classes = self.classes
@@ -268,9 +270,9 @@ class _Pass:
                     names = running_names
                 reason = eligibility_reason(job, now, dependency_states, names)
                 if reason is None and job.yield_to is not None:
-                    if pending_ids is None:
-                        pending_ids = {j.id for j in self.snapshot.pending}
-                    if job.yield_to in pending_ids:
+                    if claimants is None:
+                        claimants = {j.id for j in self.snapshot.pending if j.yield_to is None}
+                    if job.yield_to in claimants:
                         reason = Reason.PRIORITY  # its preemptor goes first
                 if reason is None and job.singleton:
                     key = (job.user, job.name)

@@ -70,8 +70,8 @@ class QueuedJob:
     dependencies: tuple[DepRef, ...] = ()
     dependency_any: bool = False  # "?"-separated: any one satisfied dependency suffices
     singleton: bool = False
-    # preempted for that job and requeued: waits while that job is still pending, so
-    # that the GPUs it gave up go to its preemptor
+    # preempted for that job and requeued: waits while that job is still pending (and
+    # not itself waiting for its own preemptor), so the GPUs it gave up go to that job
     yield_to: int | None = None
     # Derived: what the scheduler groups "plain" jobs by (see core.py); None for a job
     # that is not plain. Computed once here, since a job is built once and seen by

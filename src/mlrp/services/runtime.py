@@ -7,7 +7,8 @@ End: the executor's report becomes the final state, or a requeue (same id,
 MLRP_RESTART_COUNT + 1): a preempted job whose QOS has `preempt_mode = "requeue"` (the
 default), and a preempted or node-failed job that asked for `--requeue`. A job requeued
 after a preemption keeps `preempted_by` until it starts again: the scheduler holds it
-back while its preemptor is still pending, so the GPUs it gave up go to that job.
+back while its preemptor is still pending (unless the preemptor is itself a requeued
+victim, e.g. of this job), so the GPUs it gave up go to that job.
 """
 
 from __future__ import annotations
