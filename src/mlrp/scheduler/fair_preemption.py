@@ -39,22 +39,16 @@ from collections.abc import Callable, Iterable, Mapping
 
 from mlrp.models.policy import Policy
 from mlrp.scheduler.fairshare import share_tree
+from mlrp.scheduler.policy_cache import per_policy
 from mlrp.scheduler.snapshot import QueuedJob, RunningJob
 
-_ENTITLEMENTS: list[tuple[Policy, dict[str, float]]] = []  # a small cache, by identity
-_CACHED_POLICIES = 4
 SHARE_TOLERANCE = 1e-9  # GPUs: float rounding in held - share x entitlement
 
 
+@per_policy
 def entitlements(policy: Policy) -> dict[str, float]:
     """Each account's normalized share of the whole cluster (Slurm's S, down the tree)."""
-    for cached, entitled in _ENTITLEMENTS:
-        if cached is policy:
-            return entitled
-    entitled = {r.account: r.norm_shares for r in share_tree(policy, {}) if r.user is None}
-    _ENTITLEMENTS.insert(0, (policy, entitled))
-    del _ENTITLEMENTS[_CACHED_POLICIES:]
-    return entitled
+    return {r.account: r.norm_shares for r in share_tree(policy, {}) if r.user is None}
 
 
 class FairShares:

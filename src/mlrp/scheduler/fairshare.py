@@ -51,6 +51,7 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from mlrp.models.policy import Account, Policy
+from mlrp.scheduler.policy_cache import per_policy
 
 # A node of the tree: (account, None) for an account, (account, user) for a user leaf.
 Node = tuple[str, str | None]
@@ -172,17 +173,7 @@ class _Skeleton:
             stack.extend(self.children.get(current, []))
 
 
-_SKELETONS: list[tuple[Policy, _Skeleton]] = []
-
-
-def _skeleton(policy: Policy) -> _Skeleton:
-    for cached, skeleton in _SKELETONS:
-        if cached is policy:
-            return skeleton
-    skeleton = _Skeleton(policy)
-    _SKELETONS.insert(0, (policy, skeleton))
-    del _SKELETONS[4:]
-    return skeleton
+_skeleton = per_policy(_Skeleton)
 
 
 class _Tree:

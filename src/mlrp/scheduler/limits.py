@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 
 from mlrp.models.policy import Account, Policy
 from mlrp.models.reasons import Reason
+from mlrp.scheduler.policy_cache import per_policy
 from mlrp.scheduler.snapshot import QueuedJob, RunningJob
 
 
 @dataclass(frozen=True, slots=True)
 class _Limits:
-    """A policy's GPU limits, looked up once per policy (see _limits_of)."""
+    """A policy's GPU limits, looked up once per policy (`_limits_of`)."""
 
     user_limit: int | None
     account_limit: dict[str, int | None]
@@ -91,19 +92,7 @@ class _Limits:
         )
 
 
-_LIMITS: list[tuple[Policy, _Limits]] = []
-
-
-def _limits_of(policy: Policy) -> _Limits:
-    """The limits of `policy`, from a small cache: the daemon and the simulator pass the
-    same policy every pass."""
-    for cached, limits in _LIMITS:
-        if cached is policy:
-            return limits
-    limits = _Limits.of(policy)
-    _LIMITS.insert(0, (policy, limits))
-    del _LIMITS[4:]
-    return limits
+_limits_of = per_policy(_Limits.of)
 
 
 class RunningTotals:

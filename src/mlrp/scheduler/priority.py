@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from mlrp.models.policy import Policy
 from mlrp.scheduler.decisions import FACTOR_NAMES, PriorityBreakdown
+from mlrp.scheduler.policy_cache import per_policy
 from mlrp.scheduler.snapshot import QueuedJob
 
 Factors = tuple[float, float, float, float, float]  # in FACTOR_NAMES order
@@ -92,15 +93,11 @@ class PriorityContext:
 
 
 _PolicyFactors = tuple[Factors, Mapping[str, float], Mapping[str, float]]
-_POLICY_FACTORS: list[tuple[Policy, _PolicyFactors]] = []
 
 
+@per_policy
 def _policy_factors(policy: Policy) -> _PolicyFactors:
-    """The weights and the QOS and partition factors of a policy, from a small cache:
-    the daemon and the simulator pass the same policy to every pass."""
-    for cached, factors in _POLICY_FACTORS:
-        if cached is policy:
-            return factors
+    """The weights and the QOS and partition factors of a policy."""
     max_qos = max((q.priority for q in policy.qos), default=0)
     max_tier = max((p.priority_tier for p in policy.partitions), default=0)
     # reversed(): with duplicate names the first wins, as in Policy.qos_named
@@ -119,10 +116,7 @@ def _policy_factors(policy: Policy) -> _PolicyFactors:
         float(w.qos),
         float(w.partition),
     )
-    factors = (weights, qos_factor, partition_factor)
-    _POLICY_FACTORS.insert(0, (policy, factors))
-    del _POLICY_FACTORS[4:]
-    return factors
+    return weights, qos_factor, partition_factor
 
 
 def priority(
