@@ -237,7 +237,6 @@ class Machine:
         "_node_groups",
         "_node_of",
         "_node_pool",
-        "_node_release",
         "_origin",
         "_origin_version",
         "_owned_ends",
@@ -330,7 +329,6 @@ class Machine:
         # buckets whose nodes may no longer be in node order: (key, free count)
         self._unsorted: set[tuple[str, int]] = set()
         self._node_free = node_free
-        self._node_release: dict[tuple[int, str], list[float]] = {}  # cache, see _releases
         self._bounds: dict[tuple[str, int], _Bounds] = {}  # cache, see _sorted_bounds
         # the Machine this one is a copy of, while its bounds still hold (see copy)
         self._origin: Machine | None = None
@@ -378,7 +376,6 @@ class Machine:
         self._unsorted.clear()
         other._buckets = {key: [b.copy() for b in bs] for key, bs in self._buckets.items()}
         other._unsorted = set()
-        other._node_release = {}
         other._bounds = {}
         # its bounds come from this Machine's (kept up to date between passes by a
         # ClusterState) as long as this one does not change
@@ -607,23 +604,8 @@ class Machine:
             if bucket and node < next(reversed(bucket)):
                 self._unsorted.add((key, free[node]))
             bucket[node] = None
-            self._node_release.pop((node, key), None)
 
     # --- later -------------------------------------------------------------------------
-
-    def _release_time(self, g: int) -> float:
-        return self._busy_until.get(g, self.now)
-
-    def _releases(self, node: int, key: str) -> list[float]:
-        """The node's GPUs' release times (finite ones), ascending; cached until a start
-        on the node changes them."""
-        cached = self._node_release.get((node, key))
-        if cached is None:
-            now = self.now
-            cached = [now] * self.node_free(node, key)
-            cached += [max(t, now) for t in self._busy_ends.get((node, key), ()) if t < math.inf]
-            self._node_release[(node, key)] = cached
-        return cached
 
     def _bound(self, node: int, key: str, n: int) -> float:
         """When the node's n-th GPU of that key frees up (inf: never)."""
@@ -717,7 +699,9 @@ class Machine:
         `duration` (reservations included): a release time, `bound`, or the end of a
         reservation on the node; and which GPUs."""
         busy, now, reserved = self._busy_until, self.now, self._reserved
-        times = {t for t in self._releases(node, key) if t > bound}
+        # the release times after `bound` (which is now or later) of the node's GPUs
+        ends = self._busy_ends.get((node, key), [])
+        times = set(ends[bisect.bisect_right(ends, bound) : bisect.bisect_left(ends, math.inf)])
         times.update([e for e in self._reserved_nodes.get(node, ()) if e > bound])
         # (GPU, its release time, its reservations or None)
         gpus = [(g, busy.get(g, now), reserved.get(g)) for g in self._node_pool[node][key]]

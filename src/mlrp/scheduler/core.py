@@ -39,6 +39,7 @@ reads only the starts, never pays for them.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import operator
 from collections.abc import Iterable, Iterator, Mapping
@@ -139,13 +140,15 @@ def _classes(pending: tuple[QueuedJob, ...]) -> list[list[QueuedJob]]:
     return classes
 
 
+_TIME_LIMIT = operator.attrgetter("time_limit")
+
+
 def _next_ending_before(members: list[QueuedJob], start: int, limit: float) -> int:
     """The index of the first of `members[start:]` with a time limit below `limit`
     (len(members) when none has)."""
-    for index in range(start, len(members)):
-        if members[index].time_limit < limit:
-            return index
-    return len(members)
+    # the scan of a long class, in C: the indices whose limit is below `limit`
+    below = map(float(limit).__gt__, map(_TIME_LIMIT, itertools.islice(members, start, None)))
+    return next(itertools.compress(itertools.count(start), below), len(members))
 
 
 class _Pass:
@@ -223,7 +226,7 @@ class _Pass:
         total_gpus = machine.total
         free_any = machine.free_count(None)
         victims_taken: set[int] = set()
-        pool = victim_pool(self.snapshot)
+        pool = victim_pool(self.snapshot, self.index)
         fair_preemption = policy.fairshare_preemption
         fair: FairShares | None = None  # the accounts' shares, built on first need
         fair_tried: set[int] = set()  # classes that looked for fair-share victims

@@ -69,7 +69,18 @@ class FairShares:
     def add(self, account: str, gpus: int) -> None:
         """`account` holds `gpus` more (fewer, when negative)."""
         self._held[account] = self._held.get(account, 0) + gpus
-        self._top = None
+        top = self._top
+        if top is None:
+            return
+        if gpus > 0 and account in self._entitlement and self._held[account] > 0:
+            # a share that grows stays in the top two, or enters it by passing the
+            # second; the others keep their places
+            top = [entry for entry in top if entry[1] != account]
+            top.append((self.share(account, -1), account))
+            top.sort(reverse=True)
+            self._top = top[:2]
+        elif gpus:  # a share that falls may leave the top two: work it out again
+            self._top = None
 
     def held(self, account: str) -> int:
         return self._held.get(account, 0)

@@ -367,6 +367,19 @@ class _FloatRanking:
             for parent, kids in levels.children.items()
         ]
         self.total_shares = [sum(self.share[c] for c in kids) for _, kids in self.levels]
+        # (children, their shares' sum) of the sibling lists of two or more, and of the
+        # others: an only child's LF orders nothing unless the walk pools it with
+        # cousins (see factors)
+        self.groups = [
+            (kids, total)
+            for (_, kids), total in zip(self.levels, self.total_shares, strict=True)
+            if len(kids) > 1
+        ]
+        self.only_children = [
+            (kids, total)
+            for (_, kids), total in zip(self.levels, self.total_shares, strict=True)
+            if len(kids) == 1
+        ]
         self.children = {parent: kids for parent, kids in self.levels}
         # accounts, children before parents: _Levels adds an account after its subtree
         self.accounts = [
@@ -403,24 +416,37 @@ class _FloatRanking:
         for i, kids in self.accounts:
             value[i] = sum([value[c] for c in kids])
         lf = [math.inf] * len(self.nodes)
+        if not self._level_fs(self.groups, value, lf):
+            return None
+        if self._last is not None and all(self._apart(order, lf) for order in self._last[0]):
+            return dict(self._last[1])  # every level sorts as last time: same ranks
+        # an only child's LF matters only to a walk (and never overflows: its total is
+        # its own usage, and its LF about share / total shares)
+        if not self._level_fs(self.only_children, value, lf):
+            return None
+        walk = _FloatWalk(self, value, lf)
+        walk.walk(self.children[-1], tied_in=False)
+        self._last = (walk.orders, dict(walk.factors)) if walk.clean else None
+        return walk.factors
+
+    def _level_fs(
+        self, levels: list[tuple[list[int], float]], value: list[float], lf: list[float]
+    ) -> bool:
+        """Fill in `lf` the level fair-share of every child of `levels` with usage;
+        False where a float overflows (the caller then walks exactly)."""
         share = self.share
-        for (_, kids), total_shares in zip(self.levels, self.total_shares, strict=True):
+        for kids, total_shares in levels:
             total = sum([value[c] for c in kids])
             if total > _HUGE:
-                return None
+                return False
             for c in kids:
                 u = value[c]
                 if u > 0:
                     level_fs = share[c] * total / (total_shares * u)
                     if level_fs == math.inf:  # overflowed (tiny usage beside huge)
-                        return None
+                        return False
                     lf[c] = level_fs
-        if self._last is not None and all(self._apart(order, lf) for order in self._last[0]):
-            return dict(self._last[1])  # every level sorts as last time: same ranks
-        walk = _FloatWalk(self, value, lf)
-        walk.walk(self.children[-1], tied_in=False)
-        self._last = (walk.orders, dict(walk.factors)) if walk.clean else None
-        return walk.factors
+        return True
 
     def _apart(self, order: list[int], lf: list[float]) -> bool:
         """Whether `order` is sorted by these LFs with no two near (as _FloatWalk._sorted

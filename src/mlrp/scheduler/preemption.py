@@ -28,11 +28,14 @@ from mlrp.scheduler.backfill import Machine
 from mlrp.scheduler.snapshot import QueuedJob, RunningJob, Snapshot
 
 
-def victim_pool(snapshot: Snapshot) -> tuple[RunningJob, ...]:
+def victim_pool(snapshot: Snapshot, index: RunningIndex | None = None) -> tuple[RunningJob, ...]:
     """The running jobs that matter to QOS preemption in this pass: those of a QOS some
     QOS may preempt, and those already being preempted. Empty (the usual case): no
-    blocked job needs to look for victims."""
+    blocked job needs to look for victims. `index`: the snapshot's running jobs, when
+    the caller keeps them (it tells an empty pool without reading every job)."""
     preemptible = {name for qos in snapshot.policy.qos for name in qos.preempt}
+    if index is not None and not index.leaving and preemptible.isdisjoint(index.by_qos):
+        return ()
     return tuple(r for r in snapshot.running if r.preempting or r.qos in preemptible)
 
 
@@ -60,7 +63,7 @@ class RunningIndex:
     snapshot's running jobs (`of`) or kept up to date between passes by a ClusterState
     (`add`, `remove`)."""
 
-    __slots__ = ("by_account", "by_node", "candidates", "held", "leaving", "placement")
+    __slots__ = ("by_account", "by_node", "by_qos", "candidates", "held", "leaving", "placement")
 
     def __init__(self) -> None:
         self.candidates: dict[int, RunningJob] = {}
@@ -69,6 +72,7 @@ class RunningIndex:
         # account -> size (GPUs) -> its jobs of that size
         self.by_account: dict[str, dict[int, _SizeGroup]] = {}
         self.held: dict[str, int] = {}  # account -> GPUs of its candidates
+        self.by_qos: dict[str, int] = {}  # QOS -> how many candidates run in it
         self.leaving: dict[int, RunningJob] = {}  # id -> job being preempted
 
     @classmethod
@@ -103,6 +107,7 @@ class RunningIndex:
             self.by_node.setdefault(node, {})[job.id] = job
             gpus[node] = gpus.get(node, 0) + count
         self.held[job.account] = self.held.get(job.account, 0) + size
+        self.by_qos[job.qos] = self.by_qos.get(job.qos, 0) + 1
 
     def remove(self, job: RunningJob, machine: Machine) -> None:
         """`job` no longer runs."""
@@ -130,6 +135,9 @@ class RunningIndex:
         self.held[job.account] -= size
         if not self.held[job.account]:
             del self.held[job.account]
+        self.by_qos[job.qos] -= 1
+        if not self.by_qos[job.qos]:
+            del self.by_qos[job.qos]
 
 
 class _Layout:
