@@ -430,7 +430,7 @@ class _FloatRanking:
         return walk.factors
 
     def _level_fs(
-        self, levels: list[tuple[list[int], float]], value: list[float], lf: list[float]
+        self, levels: list[tuple[list[int], int]], value: list[float], lf: list[float]
     ) -> bool:
         """Fill in `lf` the level fair-share of every child of `levels` with usage;
         False where a float overflows (the caller then walks exactly)."""
