@@ -27,7 +27,7 @@ import heapq
 import math
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mlrp.scheduler.placement import choose_gpus
 from mlrp.scheduler.snapshot import GpuSlot, RunningJob, Switch
@@ -37,8 +37,10 @@ _ANY = ""  # the pool key of "any model"
 _PER_NODE_CACHE = 65536  # GPU sets whose nodes a Layout remembers
 
 
-@dataclass(frozen=True, slots=True)
-class Reservation:
+class Reservation(NamedTuple):
+    """GPUs a blocked job holds from `start` to `end` (a named tuple: a pass makes
+    thousands)."""
+
     job_id: int
     start: float
     end: float
@@ -539,26 +541,43 @@ class Machine:
         if self._end_heap is not None:
             for _ in gpus:
                 heapq.heappush(self._end_heap, end)
+        free, busy = self._free, self._busy_until
         for g in gpus:
-            self._free.remove(g)
-            self._count(g, -1)
-            self._busy_until[g] = end
-            node = self._node_of[g]
-            for key in (self._model[g], _ANY):
-                bisect.insort(self._own_ends(node, key), end)
+            free.remove(g)
+            busy[g] = end
+        for (node, key), count in self._per_node_key(gpus):
+            self._count(node, key, -count)
+            ends = self._own_ends(node, key)
+            at = bisect.bisect_right(ends, end)
+            ends[at:at] = [end] * count
 
     def release(self, gpus: Sequence[int]) -> None:
         """`gpus` (busy now) are free again: their job ended."""
         self._stale(gpus)
+        busy, node_of, model = self._busy_until, self._node_of, self._model
         for g in gpus:
-            end = self._busy_until.pop(g)
+            end = busy.pop(g)
             if self._end_heap is not None:
                 self._ended[end] += 1
-            self._free.add(g)
-            self._count(g, +1)
-            node = self._node_of[g]
-            for key in (self._model[g], _ANY):
+            node = node_of[g]
+            for key in (model[g], _ANY):
                 self._own_ends(node, key).remove(end)
+        self._free.update(gpus)
+        for (node, key), count in self._per_node_key(gpus):
+            self._count(node, key, count)
+
+    def _per_node_key(self, gpus: Sequence[int]) -> list[tuple[tuple[int, str], int]]:
+        """((node, key), how many of `gpus` it has) for each node and key (the GPUs'
+        model and _ANY), in order of the node's last GPU in `gpus`: a job's start or
+        release moves each node between free-count buckets once, where one move per
+        GPU would leave the buckets in that order."""
+        node_of, model = self._node_of, self._model
+        counts: dict[tuple[int, str], int] = {}
+        for g in reversed(gpus):
+            node = node_of[g]
+            for where in ((node, _ANY), (node, model[g])):
+                counts[where] = counts.get(where, 0) + 1
+        return list(reversed(counts.items()))
 
     def _earliest_end(self) -> float:
         """The earliest end of a busy GPU (inf: none), from the heap of ends."""
@@ -592,18 +611,17 @@ class Machine:
             self._busy_ends[where] = list(self._busy_ends.get(where, ()))
         return self._busy_ends[where]
 
-    def _count(self, g: int, change: int) -> None:
-        node = self._node_of[g]
-        for key in (self._model[g], _ANY):
-            self._free_count[key] += change
-            free = self._node_free[key]
-            buckets = self._buckets[key]
-            del buckets[free[node]][node]
-            free[node] += change
-            bucket = buckets[free[node]]
-            if bucket and node < next(reversed(bucket)):
-                self._unsorted.add((key, free[node]))
-            bucket[node] = None
+    def _count(self, node: int, key: str, change: int) -> None:
+        """`change` more GPUs of `key` free on `node`: its free-count bucket moves."""
+        self._free_count[key] += change
+        free = self._node_free[key]
+        buckets = self._buckets[key]
+        del buckets[free[node]][node]
+        free[node] += change
+        bucket = buckets[free[node]]
+        if bucket and node < next(reversed(bucket)):
+            self._unsorted.add((key, free[node]))
+        bucket[node] = None
 
     # --- later -------------------------------------------------------------------------
 
