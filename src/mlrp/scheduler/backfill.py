@@ -572,6 +572,9 @@ class Machine:
         release moves each node between free-count buckets once, where one move per
         GPU would leave the buckets in that order."""
         node_of, model = self._node_of, self._model
+        if len(gpus) == 1:
+            [g] = gpus
+            return [((node_of[g], model[g]), 1), ((node_of[g], _ANY), 1)]
         counts: dict[tuple[int, str], int] = {}
         for g in reversed(gpus):
             node = node_of[g]
