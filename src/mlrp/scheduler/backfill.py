@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import NamedTuple
 
+from mlrp.errors import MlrpError
 from mlrp.scheduler.placement import choose_gpus
 from mlrp.scheduler.snapshot import GpuSlot, RunningJob, Switch
 from mlrp.scheduler.topology import Topology
@@ -228,6 +229,7 @@ class Machine:
         "_busy_ends",
         "_busy_until",
         "_capacity",
+        "_deferred",
         "_end_heap",
         "_ended",
         "_free",
@@ -243,14 +245,15 @@ class Machine:
         "_origin_version",
         "_owned_ends",
         "_per_node",
+        "_reservations",
         "_reserved",
         "_reserved_nodes",
+        "_room",
         "_topology",
         "_touched",
         "_unsorted",
         "_version",
         "now",
-        "reservations",
     )
 
     def __init__(
@@ -307,6 +310,13 @@ class Machine:
         forever = [g for g in layout.held if busy[g] == math.inf]
         self._freeable.subtract(Counter(map(model.__getitem__, forever)))
         self._freeable[_ANY] -= len(forever)
+        # key -> the most GPUs of it one node has that ever free up: a job of up to
+        # that many in one node always finds a time (see reserve_later)
+        never = Counter((self._node_of[g], key) for g in forever for key in (model[g], _ANY))
+        self._room: dict[str, int] = {}
+        for node, caps in enumerate(layout.node_capacity):
+            for key, cap in caps.items():
+                self._room[key] = max(self._room.get(key, 0), cap - never[(node, key)])
         self._free = set(model).difference(busy)
         # the busy ends as a heap, with the ends released since (to drop when they
         # reach the top): built by the first copy, so that the Machine a ClusterState
@@ -337,7 +347,9 @@ class Machine:
         self._origin_version = 0
         self._version = 0  # counts the starts and releases
         self._touched: set[int] = set()  # nodes changed since the copy (with an origin)
-        self.reservations: list[Reservation] = []
+        self._reservations: list[Reservation] = []
+        # reservations asked for and not worked out yet: (job id, n, key, duration)
+        self._deferred: list[tuple[int, int, str | None, float]] = []
         self._reserved: dict[int, list[tuple[float, float]]] = {}
         # node with a reserved GPU -> the ends of its reservations
         self._reserved_nodes: dict[int, set[float]] = {}
@@ -385,7 +397,9 @@ class Machine:
         other._origin_version = self._version
         other._version = 0
         other._touched = set()
-        other.reservations = []
+        other._room = self._room
+        other._reservations = []
+        other._deferred = []
         other._reserved = {}
         other._reserved_nodes = {}
         return other
@@ -462,7 +476,7 @@ class Machine:
         if self._free_count.get(key, 0) < n:
             return None
         forbidden: set[int] = set()
-        for r in self.reservations:
+        for r in self.reservations:  # (worked out first, if deferred)
             if end > r.start:
                 forbidden.update(r.gpus)
         free = self._free
@@ -537,6 +551,8 @@ class Machine:
 
     def start(self, gpus: Sequence[int], end: float) -> None:
         """`gpus` (free now) become busy until `end`."""
+        if self._deferred:
+            self._settle()
         self._stale(gpus)
         if self._end_heap is not None:
             for _ in gpus:
@@ -553,6 +569,8 @@ class Machine:
 
     def release(self, gpus: Sequence[int]) -> None:
         """`gpus` (busy now) are free again: their job ended."""
+        if self._deferred:
+            self._settle()
         self._stale(gpus)
         busy, node_of, model = self._busy_until, self._node_of, self._model
         for g in gpus:
@@ -648,12 +666,54 @@ class Machine:
             if busy.get(g, now) <= t and (g not in reserved or not self._conflicts(g, t, end))
         ]
 
+    @property
+    def reservations(self) -> list[Reservation]:
+        """The reservations made so far, in order (the caller must not change it)."""
+        if self._deferred:
+            self._settle()
+        return self._reservations
+
+    @property
+    def reservation_count(self) -> int:
+        """How many reservations were made (deferred ones included)."""
+        return len(self._reservations) + len(self._deferred)
+
+    def reserve_later(self, job_id: int, n: int, gpu_type: str | None, duration: float) -> bool:
+        """`reserve`, worked out only once something depends on it: whether a
+        reservation is made is known now, its time and GPUs when first read (through
+        `reservations`) or before the GPUs or reservations next change. A pass's last
+        reservations often constrain nothing after them, and are then never worked out
+        unless their expected starts are asked for.
+
+        A job that fits in one node finds a time whenever some node has n GPUs of its
+        model that ever free up: once every known end and every reservation on that
+        node has passed, they are all usable (see _earliest_on_node). A larger job is
+        reserved at once."""
+        key = gpu_type or _ANY
+        if n <= 0 or self._freeable.get(key, 0) < n:
+            return False
+        if n <= self._node_cap.get(key, 0):
+            if n > self._room.get(key, 0):
+                return False
+            self._deferred.append((job_id, n, gpu_type, duration))
+            return True
+        return self.reserve(job_id, n, gpu_type, duration) is not None
+
+    def _settle(self) -> None:
+        """Work out the deferred reservations, in the order they were asked for."""
+        deferred, self._deferred = self._deferred, []
+        for job_id, n, gpu_type, duration in deferred:
+            if self.reserve(job_id, n, gpu_type, duration) is None:  # see reserve_later
+                raise MlrpError(f"scheduler: job {job_id}'s deferred reservation found no time")
+
     def reserve(
         self, job_id: int, n: int, gpu_type: str | None, duration: float
     ) -> Reservation | None:
         """The earliest start at which `n` GPUs of `gpu_type` will be free for `duration`
         seconds, given the expected ends and the reservations already made, and which
         GPUs; the reservation is recorded. None if there is no such time."""
+        if self._deferred:
+            self._settle()
         key = gpu_type or _ANY
         if n <= 0 or self._freeable.get(key, 0) < n:
             return None  # also: there is then always a time, after every known end
@@ -665,7 +725,7 @@ class Machine:
             return None
         start, gpus = found
         reservation = Reservation(job_id, start, start + duration, gpus)
-        self.reservations.append(reservation)
+        self._reservations.append(reservation)
         for g in gpus:
             self._reserved.setdefault(g, []).append((start, reservation.end))
             self._reserved_nodes.setdefault(self._node_of[g], set()).add(reservation.end)

@@ -176,6 +176,9 @@ class _Pass:
             self.policy, snapshot.running, None if state is None else state.totals
         )
         self.rows: dict[int, _Row] = {}
+        # jobs with a reservation, whose expected start (its time) the machine works out
+        # when asked (Machine.reserve_later)
+        self.reserved: list[int] = []
         # class members from `index` on that the walk left: (members, index, reason or
         # None for "a limit's reason, else Priority")
         self.dropped: list[tuple[list[QueuedJob], int, Reason | None]] = []
@@ -351,16 +354,16 @@ class _Pass:
                 self.preemptions.append(Preemption(job.id, tuple(victims)))
             if victims or (pool and job.id in self.preemptors()):  # pool: with the leaving
                 waiting_for = Reason.PREEMPTING
-            expected: float | None = None
-            if len(machine.reservations) < max_reservations:
-                reservation = machine.reserve(job.id, n, gpu_type, job.time_limit)
-                if reservation is not None:
-                    expected = reservation.start
-            if expected is None and blocked and waiting_for is not Reason.PREEMPTING:
+            reserved = machine.reservation_count < max_reservations and machine.reserve_later(
+                job.id, n, gpu_type, job.time_limit
+            )
+            if reserved:
+                self.reserved.append(job.id)  # its expected start: see PendingView
+            elif blocked and waiting_for is not Reason.PREEMPTING:
                 waiting_for = Reason.PRIORITY
-            rows[job.id] = (waiting_for, expected, evaluated)
+            rows[job.id] = (waiting_for, None, evaluated)
             blocked = True
-            reserving = len(machine.reservations) < max_reservations
+            reserving = machine.reservation_count < max_reservations
             if not reserving and machine.free_count(gpu_type) < n:
                 self.dropped.append((members, k + 1, None))  # none of its size fits now
             elif reserving or pool:
@@ -455,6 +458,11 @@ class PendingView(Mapping[int, PendingInfo]):
         if self._rows is None:
             walk = self._pass
             rows = dict(walk.rows)
+            if walk.reserved:
+                starts = {r.job_id: r.start for r in walk.machine.reservations}
+                for job_id in walk.reserved:
+                    waiting_for, _, priority = rows[job_id]
+                    rows[job_id] = (waiting_for, starts[job_id], priority)
             for members, index, reason in walk.dropped:
                 for job in members[index:]:
                     rows[job.id] = walk.dropped_row(job, reason)
