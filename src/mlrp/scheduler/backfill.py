@@ -784,16 +784,24 @@ class Machine:
         ends = self._busy_ends.get((node, key), [])
         times = set(ends[bisect.bisect_right(ends, bound) : bisect.bisect_left(ends, math.inf)])
         times.update([e for e in self._reserved_nodes.get(node, ()) if e > bound])
-        # (GPU, its release time, its reservations or None)
-        gpus = [(g, busy.get(g, now), reserved.get(g)) for g in self._node_pool[node][key]]
+        pool = self._node_pool[node][key]
+        # the release times of its GPUs without reservations, ascending (counted by
+        # bisection), and (GPU, release time, reservations) of the others
+        free_from = sorted([busy.get(g, now) for g in pool if g not in reserved])
+        spanned = [(g, busy.get(g, now), reserved[g]) for g in pool if g in reserved]
         for t in [bound, *sorted(times)]:
             end = t + duration
-            usable = [
-                g
-                for g, release, spans in gpus
-                if release <= t and (spans is None or not _overlaps(spans, t, end))
-            ]
-            if len(usable) >= n:
+            usable_count = bisect.bisect_right(free_from, t)
+            for _, release, spans in spanned:
+                if release <= t and not _overlaps(spans, t, end):
+                    usable_count += 1
+            if usable_count >= n:
+                usable = [
+                    g
+                    for g in pool
+                    if busy.get(g, now) <= t
+                    and (g not in reserved or not _overlaps(reserved[g], t, end))
+                ]
                 chosen = choose_gpus(n, usable, self._node_groups[node])
                 if chosen is not None:
                     return t, chosen
