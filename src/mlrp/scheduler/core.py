@@ -39,7 +39,6 @@ reads only the starts, never pays for them.
 from __future__ import annotations
 
 import heapq
-import itertools
 import math
 import operator
 from collections.abc import Iterable, Iterator, Mapping
@@ -140,15 +139,13 @@ def _classes(pending: tuple[QueuedJob, ...]) -> list[list[QueuedJob]]:
     return classes
 
 
-_TIME_LIMIT = operator.attrgetter("time_limit")
-
-
 def _next_ending_before(members: list[QueuedJob], start: int, limit: float) -> int:
     """The index of the first of `members[start:]` with a time limit below `limit`
     (len(members) when none has)."""
-    # the scan of a long class, in C: the indices whose limit is below `limit`
-    below = map(float(limit).__gt__, map(_TIME_LIMIT, itertools.islice(members, start, None)))
-    return next(itertools.compress(itertools.count(start), below), len(members))
+    for index in range(start, len(members)):
+        if members[index].time_limit < limit:
+            return index
+    return len(members)
 
 
 class _Pass:
