@@ -303,6 +303,8 @@ class _Replay:
             # fair-share preemption may be due)
             if not pending:
                 continue
+            if wake is not None:  # a pass is due at next_pass already (wake == next_pass)
+                continue
             if self._nothing_fits() and not (fair and self._preemption_may_be_due()):
                 continue
             if now < next_pass:
