@@ -234,7 +234,7 @@ class _Replay:
         self.switches = tuple(switches)
         self.by_id = {j.id: j for j in arrivals}
         self.state = ClusterState(self.slots, (), self.switches)  # kept between passes
-        self.pending: dict[int, QueuedJob] = {}
+        self.pending = _Pending()
         self.queued: dict[int, QueuedJob] = {}  # every job that arrived, as queued
         self.pending_sizes: Counter[int] = Counter()
         # account -> the sizes (GPUs) of its pending jobs, and of its running ones
@@ -316,7 +316,7 @@ class _Replay:
                 now=now,
                 policy=pol,
                 gpus=self.slots,
-                pending=tuple(pending.values()),
+                pending=tuple(pending.jobs),
                 running=tuple(self.running.values()),
                 usage=usage,
                 switches=self.switches,
@@ -376,13 +376,13 @@ class _Replay:
         self._enqueue(queued)
 
     def _enqueue(self, queued: QueuedJob) -> None:
-        self.pending[queued.id] = queued
+        self.pending.add(queued)
         self.pending_sizes[queued.gpus] += 1
         self.pending_by_account.setdefault(queued.account, Counter())[queued.gpus] += 1
         self.state.queue(queued)
 
     def _start(self, job_id: int, gpus: tuple[int, ...], now: float) -> None:
-        queued = self.pending.pop(job_id)
+        queued = self.pending.remove(job_id)
         self.pending_sizes[queued.gpus] -= 1
         if not self.pending_sizes[queued.gpus]:
             del self.pending_sizes[queued.gpus]
@@ -492,6 +492,34 @@ class _Replay:
                 if fair.freeable(account, size) >= size - (most if size <= per_node else self.free):
                     return True
         return False
+
+
+class _Pending:
+    """The pending jobs, as a list that a snapshot copies in one go (a dict's values
+    copy several times slower once jobs have come and gone), with each job's place in
+    it. A job leaves by the last one taking its place: a pass does not depend on the
+    order of its pending jobs."""
+
+    __slots__ = ("_at", "jobs")
+
+    def __init__(self) -> None:
+        self.jobs: list[QueuedJob] = []
+        self._at: dict[int, int] = {}  # job id -> its index in jobs
+
+    def add(self, job: QueuedJob) -> None:
+        self._at[job.id] = len(self.jobs)
+        self.jobs.append(job)
+
+    def remove(self, job_id: int) -> QueuedJob:
+        at = self._at.pop(job_id)
+        job, last = self.jobs[at], self.jobs.pop()
+        if last is not job:
+            self.jobs[at] = last
+            self._at[last.id] = at
+        return job
+
+    def __len__(self) -> int:
+        return len(self.jobs)
 
 
 def _count_out(sizes: Counter[int], size: int) -> None:
