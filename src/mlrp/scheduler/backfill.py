@@ -55,9 +55,12 @@ class Layout:
     passes the same cluster to every pass."""
 
     __slots__ = (
+        "alias",
         "capacity",
+        "gpu_keys",
         "held",
         "key_nodes",
+        "live_keys",
         "model",
         "node_cap",
         "node_capacity",
@@ -108,6 +111,16 @@ class Layout:
         self.topology = Topology(node_names, switches)
         self.held = tuple(s.index for s in ordered if s.job_id is not None)
         self.uniform = all(len(pools) <= 2 for pools in self.node_pool)  # _ANY + one model
+        # With one model in the whole cluster, its GPUs are all the GPUs: a Machine keeps
+        # what changes per GPU (free counts, busy ends) for _ANY alone, and reads the
+        # model's through `alias` (model -> _ANY), halving the work of every start.
+        models = set(self.model.values())
+        self.alias = {model: _ANY for model in models} if len(models) == 1 else {}
+        # GPU -> the keys whose counts it is in; the keys a Machine keeps counts of
+        self.gpu_keys = {
+            g: (_ANY,) if m in self.alias else (m, _ANY) for g, m in self.model.items()
+        }
+        self.live_keys = [key for key in self.node_cap if key not in self.alias]
         # (GPUs, model) -> node -> how many of those GPUs it has: see Machine.gpus_per_node
         self.per_node: dict[tuple[tuple[int, ...], str | None], dict[int, int]] = {}
 
@@ -149,9 +162,9 @@ def _buckets(
     buckets: dict[str, list[dict[int, None]]] = {
         key: [{} for _ in range(cap + 1)] for key, cap in node_cap.items()
     }
-    for key, nodes in key_nodes.items():
-        free, by_count = node_free[key], buckets[key]
-        for node in nodes:
+    for key, by_count in buckets.items():
+        free = node_free[key]
+        for node in key_nodes[key]:
             by_count[free[node]][node] = None
     return buckets
 
@@ -224,6 +237,7 @@ class Machine:
     """The GPUs of one pass; mutated as the pass starts jobs and makes reservations."""
 
     __slots__ = (
+        "_alias",
         "_bounds",
         "_buckets",
         "_busy_ends",
@@ -235,6 +249,7 @@ class Machine:
         "_free",
         "_free_count",
         "_freeable",
+        "_gpu_keys",
         "_model",
         "_node_cap",
         "_node_free",
@@ -274,8 +289,10 @@ class Machine:
         self._node_groups = layout.node_groups
         self._topology = layout.topology
         self._per_node = layout.per_node
+        self._alias = layout.alias
+        self._gpu_keys = layout.gpu_keys
 
-        model = self._model
+        model, gpu_keys = self._model, self._gpu_keys
         busy: dict[int, float] = {}
         for job in running:
             end = now if job.preempting else max(job.start_time + job.time_limit, now)
@@ -294,16 +311,16 @@ class Machine:
         self._busy_ends: dict[tuple[int, str], list[float]] = {}
         for g, t in busy.items():
             node = self._node_of[g]
-            self._busy_ends.setdefault((node, model[g]), []).append(t)
-            self._busy_ends.setdefault((node, _ANY), []).append(t)
+            for key in gpu_keys[g]:
+                self._busy_ends.setdefault((node, key), []).append(t)
         for ends in self._busy_ends.values():
             ends.sort()
         # the lists of _busy_ends this Machine may change: the others, another Machine
         # holds too (copy on write)
         self._owned_ends: set[tuple[int, str]] = set(self._busy_ends)
         busy_models = Counter(map(model.__getitem__, busy))
-        free_count = Counter(self._capacity)
-        free_count.subtract(busy_models)
+        free_count = Counter({key: self._capacity[key] for key in layout.live_keys})
+        free_count.subtract({m: k for m, k in busy_models.items() if m not in self._alias})
         free_count[_ANY] -= len(busy)
         self._free_count: dict[str, int] = dict(free_count)  # a dict copies fast
         self._freeable: Counter[str] = Counter(self._capacity)
@@ -312,7 +329,7 @@ class Machine:
         self._freeable[_ANY] -= len(forever)
         # key -> the most GPUs of it one node has that ever free up: a job of up to
         # that many in one node always finds a time (see reserve_later)
-        never = Counter((self._node_of[g], key) for g in forever for key in (model[g], _ANY))
+        never = Counter((self._node_of[g], key) for g in forever for key in gpu_keys[g])
         self._room: dict[str, int] = {}
         for node, caps in enumerate(layout.node_capacity):
             for key, cap in caps.items():
@@ -325,19 +342,22 @@ class Machine:
         self._ended: Counter[float] = Counter()
         # key -> node -> its free GPUs of the key (0 for a node without any)
         node_free = {
-            key: [caps.get(key, 0) for caps in layout.node_capacity] for key in self._node_cap
+            key: [caps.get(key, 0) for caps in layout.node_capacity] for key in layout.live_keys
         }
         node_of = self._node_of
         if layout.uniform:  # one model per node: count per node in C
             for node, count in Counter(map(node_of.__getitem__, busy)).items():
                 for key in layout.node_capacity[node]:
-                    node_free[key][node] -= count
+                    if key in node_free:
+                        node_free[key][node] -= count
         else:
             for g in busy:
                 node = node_of[g]
-                node_free[model[g]][node] -= 1
-                node_free[_ANY][node] -= 1
-        self._buckets = _buckets(self._node_cap, node_free, layout.key_nodes)
+                for key in gpu_keys[g]:
+                    node_free[key][node] -= 1
+        self._buckets = _buckets(
+            {key: self._node_cap[key] for key in layout.live_keys}, node_free, layout.key_nodes
+        )
         # buckets whose nodes may no longer be in node order: (key, free count)
         self._unsorted: set[tuple[str, int]] = set()
         self._node_free = node_free
@@ -359,8 +379,9 @@ class Machine:
         job past its expected end frees up at `now`), no reservations. Far cheaper than
         building a Machine from the running jobs (see ClusterState)."""
         other = Machine.__new__(Machine)
-        for name in ("_capacity", "_freeable", "_model", "_node_cap", "_node_groups"):
+        for name in ("_alias", "_capacity", "_freeable", "_gpu_keys", "_model", "_node_cap"):
             setattr(other, name, getattr(self, name))
+        other._node_groups = self._node_groups
         other._node_of = self._node_of
         other._node_pool = self._node_pool
         other._topology = self._topology
@@ -414,9 +435,14 @@ class Machine:
         """GPUs of the cluster of that model (all GPUs for None)."""
         return self._capacity.get(gpu_type or _ANY, 0)
 
+    def _key(self, gpu_type: str | None) -> str:
+        """The key the counts of that model (all models for None) are kept under."""
+        key = gpu_type or _ANY
+        return self._alias.get(key, key)
+
     def free_count(self, gpu_type: str | None) -> int:
         """GPUs free now of that model (all models for None), reservations aside."""
-        return self._free_count.get(gpu_type or _ANY, 0)
+        return self._free_count.get(self._key(gpu_type), 0)
 
     def node_of(self, gpu: int) -> int:
         return self._node_of[gpu]
@@ -449,12 +475,12 @@ class Machine:
         return self._node_cap.get(gpu_type or _ANY, 0)
 
     def node_free(self, node: int, gpu_type: str | None) -> int:
-        counts = self._node_free.get(gpu_type or _ANY)
+        counts = self._node_free.get(self._key(gpu_type))
         return 0 if counts is None else counts[node]
 
     def most_free_on_a_node(self, gpu_type: str | None) -> int:
         """The most GPUs of that model free now on one node, reservations aside."""
-        buckets = self._buckets.get(gpu_type or _ANY, [])
+        buckets = self._buckets.get(self._key(gpu_type), [])
         for k in range(len(buckets) - 1, 0, -1):
             if buckets[k]:
                 return k
@@ -462,7 +488,7 @@ class Machine:
 
     def nodes_with_free(self, n: int, gpu_type: str | None) -> Iterator[int]:
         """The nodes with at least `n` GPUs of that model free now, reservations aside."""
-        buckets = self._buckets.get(gpu_type or _ANY, [])
+        buckets = self._buckets.get(self._key(gpu_type), [])
         for k in range(max(n, 0), len(buckets)):
             yield from buckets[k]
 
@@ -472,7 +498,7 @@ class Machine:
         """GPUs for a job starting now and ending at `end`, delaying no reservation."""
         if n <= 0:
             return ()
-        key = gpu_type or _ANY
+        key = self._key(gpu_type)
         if self._free_count.get(key, 0) < n:
             return None
         forbidden: set[int] = set()
@@ -572,32 +598,32 @@ class Machine:
         if self._deferred:
             self._settle()
         self._stale(gpus)
-        busy, node_of, model = self._busy_until, self._node_of, self._model
+        busy, node_of, gpu_keys = self._busy_until, self._node_of, self._gpu_keys
         for g in gpus:
             end = busy.pop(g)
             if self._end_heap is not None:
                 self._ended[end] += 1
             node = node_of[g]
-            for key in (model[g], _ANY):
+            for key in gpu_keys[g]:
                 self._own_ends(node, key).remove(end)
         self._free.update(gpus)
         for (node, key), count in self._per_node_key(gpus):
             self._count(node, key, count)
 
     def _per_node_key(self, gpus: Sequence[int]) -> list[tuple[tuple[int, str], int]]:
-        """((node, key), how many of `gpus` it has) for each node and key (the GPUs'
-        model and _ANY), in order of the node's last GPU in `gpus`: a job's start or
+        """((node, key), how many of `gpus` it has) for each node and key (those of
+        Layout.gpu_keys), in order of the node's last GPU in `gpus`: a job's start or
         release moves each node between free-count buckets once, where one move per
         GPU would leave the buckets in that order."""
-        node_of, model = self._node_of, self._model
+        node_of, gpu_keys = self._node_of, self._gpu_keys
         if len(gpus) == 1:
             [g] = gpus
-            return [((node_of[g], model[g]), 1), ((node_of[g], _ANY), 1)]
+            return [((node_of[g], key), 1) for key in gpu_keys[g]]
         counts: dict[tuple[int, str], int] = {}
         for g in reversed(gpus):
             node = node_of[g]
-            for where in ((node, _ANY), (node, model[g])):
-                counts[where] = counts.get(where, 0) + 1
+            for key in reversed(gpu_keys[g]):
+                counts[(node, key)] = counts.get((node, key), 0) + 1
         return list(reversed(counts.items()))
 
     def _earliest_end(self) -> float:
@@ -689,7 +715,7 @@ class Machine:
         model that ever free up: once every known end and every reservation on that
         node has passed, they are all usable (see _earliest_on_node). A larger job is
         reserved at once."""
-        key = gpu_type or _ANY
+        key = self._key(gpu_type)
         if n <= 0 or self._freeable.get(key, 0) < n:
             return False
         if n <= self._node_cap.get(key, 0):
@@ -714,7 +740,7 @@ class Machine:
         GPUs; the reservation is recorded. None if there is no such time."""
         if self._deferred:
             self._settle()
-        key = gpu_type or _ANY
+        key = self._key(gpu_type)
         if n <= 0 or self._freeable.get(key, 0) < n:
             return None  # also: there is then always a time, after every known end
         if n <= self._node_cap.get(key, 0):
