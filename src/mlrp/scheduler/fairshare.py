@@ -413,17 +413,13 @@ class _FloatRanking:
                     if not _TINY <= v <= _HUGE:
                         return None
                     value[i] = v
-        for i, kids in self.accounts:
-            value[i] = sum([value[c] for c in kids])
+        for i, kids in self.accounts:  # children before parents
+            value[i] = value[kids[0]] if len(kids) == 1 else sum([value[c] for c in kids])
         lf = [math.inf] * len(self.nodes)
         if not self._level_fs(self.groups, value, lf):
             return None
         if self._last is not None and all(self._apart(order, lf) for order in self._last[0]):
             return dict(self._last[1])  # every level sorts as last time: same ranks
-        # an only child's LF matters only to a walk (and never overflows: its total is
-        # its own usage, and its LF about share / total shares)
-        if not self._level_fs(self.only_children, value, lf):
-            return None
         walk = _FloatWalk(self, value, lf)
         walk.walk(self.children[-1], tied_in=False)
         self._last = (walk.orders, dict(walk.factors)) if walk.clean else None
@@ -472,6 +468,7 @@ class _FloatWalk:
         self.factors: dict[tuple[str, str], float] = {}
         self.orders: list[list[int]] = []  # every sibling order sorted, as walked
         self.clean = True  # no near tie met: the ranks follow from `orders` alone
+        self.only_children_lf = False  # see _only_children_lf
 
     def _exact_lf(self) -> list[LevelFs]:
         """Every node's LevelFs as _Levels computes it, from the same usages."""
@@ -543,11 +540,22 @@ class _FloatWalk:
             while end < len(order) and not is_user[order[end]] and tied[end]:
                 end += 1
             pooled = [child for merged in order[i:end] for child in ranking.children[merged]]
+            if end - i > 1:  # cousins sorted together: only children's LFs count too
+                self._only_children_lf()
             if len(pooled) == 1 and is_user[pooled[0]]:  # the usual account of one user
                 self._rank_user(keys[pooled[0]], tied=tie)
             else:
                 self.walk(pooled, tied_in=tie)
             i = end
+
+    def _only_children_lf(self) -> None:
+        """Fill in the LFs of only children, which only a pooled walk reads. They never
+        overflow where the other levels did not: an only child's level total is its
+        own usage, bounded where its own children were summed (or a leaf's), and its LF
+        about its share over the level's shares."""
+        if not self.only_children_lf:
+            self.ranking._level_fs(self.ranking.only_children, self.value, self.lf)
+            self.only_children_lf = True
 
     def _rank_user(self, key: tuple[str, str], *, tied: bool) -> None:
         if not tied:
