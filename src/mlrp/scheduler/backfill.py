@@ -501,6 +501,10 @@ class Machine:
         key = self._key(gpu_type)
         if self._free_count.get(key, 0) < n:
             return None
+        buckets = self._buckets[key]
+        one_node = n <= self._node_cap.get(key, 0)
+        if one_node and not any(buckets[k] for k in range(n, len(buckets))):
+            return None  # no node has n free, reservations aside (none worked out)
         forbidden: set[int] = set()
         for r in self.reservations:  # (worked out first, if deferred)
             if end > r.start:
@@ -510,8 +514,7 @@ class Machine:
         def usable(node: int) -> list[int]:
             return [g for g in self._node_pool[node][key] if g in free and g not in forbidden]
 
-        buckets = self._buckets[key]
-        if n <= self._node_cap.get(key, 0):
+        if one_node:
             for k in range(n, len(buckets)):
                 for node in buckets[k]:
                     gpus = usable(node)
