@@ -539,8 +539,10 @@ class _FloatWalk:
             end = i + 1  # sibling accounts tied with this one are walked together
             while end < len(order) and not is_user[order[end]] and tied[end]:
                 end += 1
-            pooled = [child for merged in order[i:end] for child in ranking.children[merged]]
-            if end - i > 1:  # cousins sorted together: only children's LFs count too
+            if end - i == 1:
+                pooled = ranking.children[node]
+            else:  # cousins sorted together: only children's LFs count too
+                pooled = [child for merged in order[i:end] for child in ranking.children[merged]]
                 self._only_children_lf()
             if len(pooled) == 1 and is_user[pooled[0]]:  # the usual account of one user
                 self._rank_user(keys[pooled[0]], tied=tie)
