@@ -79,6 +79,8 @@ def main() -> int:
                         str(worktree), args.baseline], check=True)  # fmt: skip
         try:
             sides = {args.baseline: worktree / "src", "this checkout": ROOT / "src"}
+            for src in sides.values():  # bytecode first: compiling is not the replay's work
+                subprocess.run([sys.executable, "-m", "compileall", "-q", str(src)], check=True)
             with ThreadPoolExecutor(max_workers=2) as pool:
                 runs = {
                     (name, trace): pool.submit(count, src, trace, config)
