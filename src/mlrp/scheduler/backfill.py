@@ -368,7 +368,7 @@ class Machine:
         self._version = 0  # counts the starts and releases
         self._touched: set[int] = set()  # nodes changed since the copy (with an origin)
         self._reservations: list[Reservation] = []
-        # reservations asked for and not worked out yet: (job id, n, key, duration)
+        # reservations asked for and not worked out yet: (job id, n, model, duration)
         self._deferred: list[tuple[int, int, str | None, float]] = []
         self._reserved: dict[int, list[tuple[float, float]]] = {}
         # node with a reserved GPU -> the ends of its reservations
