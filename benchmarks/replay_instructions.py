@@ -29,7 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from baseline_tree import ROOT, baseline_tree
+
 DEFAULT_TRACE = ROOT.parent / "shared/traces/philly.csv"
 DEFAULT_BASELINE = "7839df6"  # the end of the previous round of work on the replay
 POLICY = "[scheduler]\nhalf_life = 86400\nreservations = 4\n"
@@ -74,11 +75,8 @@ def main() -> int:
         config.write_text(POLICY)
         head.write_text("".join(lines[: args.jobs + 1]))
         start_up.write_text("".join(lines[: START_UP_JOBS + 1]))
-        worktree = Path(tmp) / "baseline"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q",
-                        str(worktree), args.baseline], check=True)  # fmt: skip
-        try:
-            sides = {args.baseline: worktree / "src", "this checkout": ROOT / "src"}
+        with baseline_tree(args.baseline) as tree:
+            sides = {args.baseline: tree / "src", "this checkout": ROOT / "src"}
             for src in sides.values():  # bytecode first: compiling is not the replay's work
                 subprocess.run([sys.executable, "-m", "compileall", "-q", str(src)], check=True)
             with ThreadPoolExecutor(max_workers=2) as pool:
@@ -88,9 +86,6 @@ def main() -> int:
                     for name, src in sides.items()
                 }
                 results = {key: run.result() for key, run in runs.items()}
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
-                            str(worktree)], check=False)  # fmt: skip
     print(f"first {args.jobs} jobs of {args.trace.name} on 64x8, default policy")
     print(f"{'CODE':<16}{'INSTRUCTIONS':>16}{'START_UP':>16}{'REPLAY':>16}{'PASSES':>8}"
           f"{'JCT_AVG_H':>11}{'PREEMPT':>9}")  # fmt: skip

@@ -25,10 +25,10 @@ import json
 import random
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
+
+from baseline_tree import baseline_tree
 
 GPUS_PER_NODE = 8
 SIZES = (1, 1, 1, 1, 1, 1, 2, 2, 4, 4, 8, 8, 16, 32)
@@ -138,27 +138,16 @@ def run_grid(grid: list[tuple[int, int]], states: list[str], repeats: int) -> li
 
 def run_baseline(rev: str, grid: list[tuple[int, int]], states: list[str], repeats: int) -> Any:
     """This script's grid, run with the `mlrp` of commit `rev` in a subprocess."""
-    root = Path(__file__).resolve().parent.parent
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "baseline"
-        subprocess.run(
-            ["git", "-C", str(root), "worktree", "add", "--detach", "-q", str(tree), rev],
+    with baseline_tree(rev) as tree:
+        out = subprocess.run(
+            [sys.executable, __file__, "--emit-json", "--repeats", str(repeats)]
+            + [f"--case={p}x{n}" for p, n in grid]
+            + [f"--state={s}" for s in states],
+            env={"PYTHONPATH": str(tree / "src"), "PATH": "/usr/bin:/bin"},
             check=True,
-        )
-        try:
-            out = subprocess.run(
-                [sys.executable, __file__, "--emit-json", "--repeats", str(repeats)]
-                + [f"--case={p}x{n}" for p, n in grid]
-                + [f"--state={s}" for s in states],
-                env={"PYTHONPATH": str(tree / "src"), "PATH": "/usr/bin:/bin"},
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-        finally:
-            subprocess.run(
-                ["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], check=False
-            )
+            capture_output=True,
+            text=True,
+        ).stdout
     return json.loads(out)
 
 

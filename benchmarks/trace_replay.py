@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from baseline_tree import ROOT, baseline_tree
+
 DEFAULT_TRACE = ROOT.parent / "shared/traces/philly.csv"
 # the commit before fair-share preemption and the reservation-bound and Fair Tree
 # speed-ups (e769b2d: the last one before the simulator kept state between passes)
@@ -86,12 +87,9 @@ def main() -> int:
             else _NO_PREEMPTION + text
         )
         full = config
-        worktree = Path(tmp) / "baseline"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q",
-                        str(worktree), args.baseline], check=True)  # fmt: skip
-        try:
+        with baseline_tree(args.baseline) as tree:
             sides = [
-                (args.baseline, worktree / "src", config),
+                (args.baseline, tree / "src", config),
                 ("this checkout", ROOT / "src", mine),
                 ("+ preemption", ROOT / "src", full),
             ]
@@ -105,9 +103,6 @@ def main() -> int:
                     if {key: figures.setdefault(name, run).get(key) for key in _DECIDED} != decided:
                         raise SystemExit(f"{name}: two replays decided differently")
             rows = [(name, min(walls[name]), max(walls[name]), figures[name]) for name in walls]
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
-                            str(worktree)], check=False)  # fmt: skip
     print(f"{args.trace.name} on {args.cluster}, policy {config if args.config else 'defaults'}")
     print(f"{'CODE':<16}{'WALL_S':>8}{'SLOWEST':>8}{'JOBS':>8}{'PASSES':>8}{'JCT_AVG_H':>11}"
           f"{'UTIL':>8}{'PREEMPT':>9}")  # fmt: skip
