@@ -4,10 +4,13 @@ below the preemptor, never over a reservation, and only when the policy allows i
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sched_factory import NOW, job, policy, run, running
 
 from mlrp.models.policy import Account, Qos
 from mlrp.scheduler import Decisions
+from mlrp.scheduler.fair_preemption import FairShares
 
 TEAMS = [Account(name="a", users=["alice"]), Account(name="b", users=["bob"])]
 
@@ -150,3 +153,35 @@ def test_victims_come_from_the_account_furthest_above_its_share() -> None:
     ]
     d = run([b_job(10, gpus=2)], hold, n_gpus=16, pol=fair_policy(accounts=teams))
     assert preempted(d) == {10: ((4,), (8, 9))}  # a's youngest
+
+
+_ACCOUNTS = ("a", "b", "c", "d")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    held=st.dictionaries(st.sampled_from(_ACCOUNTS), st.integers(0, 16)),
+    changes=st.lists(st.tuples(st.sampled_from(_ACCOUNTS), st.integers(-4, 8)), max_size=8),
+    asks=st.lists(st.tuples(st.sampled_from(_ACCOUNTS), st.integers(1, 8)), min_size=1),
+)
+def test_shares_kept_up_to_date_answer_as_shares_built_afresh(
+    held: dict[str, int], changes: list[tuple[str, int]], asks: list[tuple[str, int]]
+) -> None:
+    """FairShares.add updates the two highest shares in place on a start: after any
+    starts and stops, may_preempt answers as shares built from the same holdings."""
+    pol = policy(
+        accounts=[Account(name=name, shares=1 + i) for i, name in enumerate(_ACCOUNTS)],
+        fairshare_preemption=True,
+    )
+    kept = FairShares(pol, held)
+    now = dict(held)
+    for asked in asks[:1]:  # the cache is built by a first question, then kept
+        kept.may_preempt(job(account=asked[0], gpus=asked[1]))
+    for account, gpus in changes:
+        gpus = max(gpus, -now.get(account, 0))  # nothing holds fewer than 0 GPUs
+        kept.add(account, gpus)
+        now[account] = now.get(account, 0) + gpus
+        fresh = FairShares(pol, now)
+        for account_asking, size in asks:
+            probe = job(account=account_asking, gpus=size)
+            assert kept.may_preempt(probe) == fresh.may_preempt(probe)
