@@ -7,8 +7,10 @@ without fair-share preemption, which earlier commits lack), through the `mlrp si
 command of their own code (the earlier commit from a temporary git worktree). Since
 1bd9eda the simulator skips passes that cannot decide anything, which no longer defer
 the next pass, so the two sides' passes (and hence figures) differ a little: compare
-PASSES and JCT_AVG_H. A third row replays this checkout with today's whole default
-policy (fair-share preemption on): what preemption costs the replay.
+PASSES and JCT_AVG_H. Further rows replay this checkout with today's whole default
+policy (fair-share preemption on): what preemption costs the replay. This checkout runs
+twice per policy: as `make` installs it (the scheduler compiled with mypyc, setup.py)
+and as pure Python (a copy of its source without the compiled modules).
 
     .venv/bin/python benchmarks/trace_replay.py [TRACE] [--baseline REV] [--cluster 64x8]
         [--repeat N]
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -59,6 +62,12 @@ def replay(src: Path, trace: Path, cluster: str, config: Path) -> tuple[float, d
     return wall, figures
 
 
+def pure_copy(src: Path, into: Path) -> Path:
+    """A copy of the source tree `src` without its compiled modules."""
+    shutil.copytree(src, into, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+    return into
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("trace", nargs="?", type=Path, default=DEFAULT_TRACE)
@@ -87,35 +96,47 @@ def main() -> int:
             else _NO_PREEMPTION + text
         )
         full = config
+        compiled = any((ROOT / "src").rglob("*.so"))
+        pure = pure_copy(ROOT / "src", Path(tmp) / "pure")
         with baseline_tree(args.baseline) as tree:
-            sides = [
-                (args.baseline, tree / "src", config),
-                ("this checkout", ROOT / "src", mine),
-                ("+ preemption", ROOT / "src", full),
-            ]
-            walls: dict[str, list[float]] = {name: [] for name, _, _ in sides}
+            sides = [(args.baseline, tree / "src", config), ("this, pure", pure, mine)]
+            if compiled:
+                sides.append(("this, compiled", ROOT / "src", mine))
+            sides.append(("+ preemption, pure", pure, full))
+            if compiled:
+                sides.append(("+ preemption, compiled", ROOT / "src", full))
+            walls: dict[str, list[float]] = {}
             figures: dict[str, dict[str, Any]] = {}
             for _ in range(args.repeat):  # interleaved: a slow spell hits every side
-                for name, src, policy in sides:
+                for at, (name, src, policy) in enumerate(sides):
                     wall, run = replay(src, args.trace, args.cluster, policy)
-                    walls[name].append(wall)
+                    walls.setdefault(f"{at}", []).append(wall)
                     decided = {key: run.get(key) for key in _DECIDED}
-                    if {key: figures.setdefault(name, run).get(key) for key in _DECIDED} != decided:
+                    kept = figures.setdefault(f"{at}", run)
+                    if {key: kept.get(key) for key in _DECIDED} != decided:
                         raise SystemExit(f"{name}: two replays decided differently")
-            rows = [(name, min(walls[name]), max(walls[name]), figures[name]) for name in walls]
+            rows = [
+                (name, min(walls[f"{at}"]), max(walls[f"{at}"]), figures[f"{at}"])
+                for at, (name, _, _) in enumerate(sides)
+            ]
     print(f"{args.trace.name} on {args.cluster}, policy {config if args.config else 'defaults'}")
-    print(f"{'CODE':<16}{'WALL_S':>8}{'SLOWEST':>8}{'JOBS':>8}{'PASSES':>8}{'JCT_AVG_H':>11}"
+    print(f"{'CODE':<24}{'WALL_S':>8}{'SLOWEST':>8}{'JOBS':>8}{'PASSES':>8}{'JCT_AVG_H':>11}"
           f"{'UTIL':>8}{'PREEMPT':>9}")  # fmt: skip
     for name, wall, slowest, o in rows:
-        print(f"{name:<16}{wall:>8.1f}{slowest:>8.1f}{o['jobs']:>8}{o['passes']:>8}"
+        print(f"{name:<24}{wall:>8.1f}{slowest:>8.1f}{o['jobs']:>8}{o['passes']:>8}"
               f"{o['jct_avg_s'] / 3600:>11.2f}{o['gpu_utilization']:>8.1%}"
               f"{o.get('preemptions', 0):>9}")  # fmt: skip
     if args.repeat > 1:
         print(f"WALL_S: the fastest of {args.repeat} interleaved replays; SLOWEST: the slowest")
-    (_, base, _, _), (_, now, _, _), (_, full_wall, _, _) = rows
+    print("pure: this checkout's source as Python; compiled: as `make` installs it")
+    if not compiled:
+        print("(no compiled modules in this checkout: run `make test` or `make bench` first)")
+    base = rows[0][1]
     print(
-        f"speed-up, same policy: {base / now:.2f}x; "
-        f"with fair-share preemption: {base / full_wall:.2f}x"
+        "speed-up over "
+        + args.baseline
+        + ": "
+        + ", ".join(f"{name} {base / wall:.2f}x" for name, wall, _, _ in rows[1:])
     )
     return 0
 

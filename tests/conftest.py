@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,7 +10,26 @@ from typing import Any
 
 import pytest
 
+import mlrp
 from daemon_harness import Daemon, kill_leftovers, short_tempdir
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse to test modules compiled (setup.py) from an older source: Python would
+    import the compiled one, and the tests would pass or fail on code no longer there."""
+    package = Path(mlrp.__file__).parent
+    stale = [
+        str(source.relative_to(package.parent))
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES
+        for compiled in package.rglob(f"*{suffix}")
+        if (source := compiled.with_name(compiled.name.removesuffix(suffix) + ".py")).exists()
+        and source.stat().st_mtime > compiled.stat().st_mtime
+    ]
+    if stale:
+        raise pytest.UsageError(
+            f"compiled modules older than their source: {', '.join(sorted(stale))}; "
+            "run `make test` (it compiles them again) or `make clean`"
+        )
 
 
 @pytest.fixture

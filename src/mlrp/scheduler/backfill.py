@@ -184,39 +184,45 @@ class _Bounds:
 
     __slots__ = ("at", "order", "stale")
 
-    def __init__(self, machine: Machine, key: str, n: int) -> None:
+    def __init__(
+        self, at: dict[int, float], order: list[tuple[float, int]], stale: set[int]
+    ) -> None:
+        self.at = at
+        self.order = order
+        self.stale = stale
+
+    @classmethod
+    def of(cls, machine: Machine, key: str, n: int) -> _Bounds:
+        """The bounds of `machine` as they are."""
         # Machine._bound for every node that has n GPUs of the key, inlined: this runs
         # once per pass and size
         now, node_free, busy_ends = machine.now, machine._node_free[key], machine._busy_ends
-        self.at: dict[int, float] = {}
+        at: dict[int, float] = {}
         for node, pools in enumerate(machine._node_pool):
             if len(pools.get(key, ())) >= n:
                 k = n - node_free[node] - 1
                 if k < 0:
-                    self.at[node] = now
+                    at[node] = now
                 else:
                     ends = busy_ends.get((node, key), ())
                     if k < len(ends) and ends[k] < math.inf:
-                        self.at[node] = ends[k] if ends[k] > now else now
-        self.order = sorted([(bound, node) for node, bound in self.at.items()])
-        self.stale: set[int] = set()
+                        at[node] = ends[k] if ends[k] > now else now
+        return cls(at, sorted([(bound, node) for node, bound in at.items()]), set())
 
     @classmethod
     def later(cls, origin: _Bounds, now: float, stale: set[int]) -> _Bounds:
         """`origin`'s bounds (a Machine's at an earlier time) as a copy of that Machine at
         `now` sees them, with `stale` the nodes the copy has changed since: a bound
         before `now` is `now` (those nodes then in node order, as _Bounds sorts them)."""
-        bounds = cls.__new__(cls)
-        bounds.at = origin.at.copy()
+        at = origin.at.copy()
         passed = bisect.bisect_right(origin.order, (now, math.inf))
         if passed:
             nodes = sorted([node for _, node in origin.order[:passed]])
-            bounds.order = [(now, node) for node in nodes] + origin.order[passed:]
-            bounds.at.update(dict.fromkeys(nodes, now))
+            order = [(now, node) for node in nodes] + origin.order[passed:]
+            at.update(dict.fromkeys(nodes, now))
         else:
-            bounds.order = origin.order.copy()
-        bounds.stale = stale.copy()
-        return bounds
+            order = origin.order.copy()
+        return cls(at, order, stale.copy())
 
     def refresh(self, machine: Machine, key: str, n: int) -> None:
         """Re-sort the stale nodes (same order as a new _Bounds: by bound, then node)."""
@@ -274,12 +280,19 @@ class Machine:
     def __init__(
         self,
         now: float,
-        slots: Sequence[GpuSlot],
+        slots: Sequence[GpuSlot] = (),
         running: Sequence[RunningJob] = (),
         link_groups: Sequence[Sequence[int]] = (),
         switches: Sequence[Switch] = (),
+        *,
+        copy_of: Machine | None = None,
     ) -> None:
+        """The GPUs `slots` at `now`, busy with `running`; or, with `copy_of`, that
+        Machine's GPUs as a new pass at `now` sees them (see copy)."""
         self.now = now
+        if copy_of is not None:
+            self._copy(copy_of)
+            return
         layout = Layout.of(tuple(slots), tuple(tuple(g) for g in link_groups), tuple(switches))
         self._model = layout.model
         self._node_of = layout.node_of
@@ -378,52 +391,58 @@ class Machine:
         """This machine's GPUs as a new pass at `now` sees them: the same busy GPUs (a
         job past its expected end frees up at `now`), no reservations. Far cheaper than
         building a Machine from the running jobs (see ClusterState)."""
-        other = Machine.__new__(Machine)
-        for name in ("_alias", "_capacity", "_freeable", "_gpu_keys", "_model", "_node_cap"):
-            setattr(other, name, getattr(self, name))
-        other._node_groups = self._node_groups
-        other._node_of = self._node_of
-        other._node_pool = self._node_pool
-        other._topology = self._topology
-        other._per_node = self._per_node
-        other.now = now
-        busy = self._busy_until
-        other._end_heap = None
-        other._ended = Counter()
-        if self._earliest_end() < now:  # a job past its expected end: frees up now
-            other._busy_until = {g: max(t, now) for g, t in busy.items()}
-            other._busy_ends = {
-                where: [max(t, now) for t in ends] for where, ends in self._busy_ends.items()
+        return Machine(now, copy_of=self)
+
+    def _copy(self, origin: Machine) -> None:
+        """Become a copy of `origin` at self.now (see copy)."""
+        self._alias = origin._alias
+        self._capacity = origin._capacity
+        self._freeable = origin._freeable
+        self._gpu_keys = origin._gpu_keys
+        self._model = origin._model
+        self._node_cap = origin._node_cap
+        self._node_groups = origin._node_groups
+        self._node_of = origin._node_of
+        self._node_pool = origin._node_pool
+        self._topology = origin._topology
+        self._per_node = origin._per_node
+        now = self.now
+        busy = origin._busy_until
+        self._end_heap = None
+        self._ended = Counter()
+        if origin._earliest_end() < now:  # a job past its expected end: frees up now
+            self._busy_until = {g: max(t, now) for g, t in busy.items()}
+            self._busy_ends = {
+                where: [max(t, now) for t in ends] for where, ends in origin._busy_ends.items()
             }
-            other._owned_ends = set(other._busy_ends)
+            self._owned_ends = set(self._busy_ends)
         else:
-            other._busy_until = busy.copy()
+            self._busy_until = busy.copy()
             # copy on write: both hold the lists until one of them changes one
-            other._busy_ends = dict(self._busy_ends)
+            self._busy_ends = dict(origin._busy_ends)
+            origin._owned_ends = set()
             self._owned_ends = set()
-            other._owned_ends = set()
-        other._free_count = self._free_count.copy()
-        other._free = self._free.copy()
-        other._node_free = {key: counts.copy() for key, counts in self._node_free.items()}
-        for key, k in self._unsorted:  # in node order, as in a new Machine
-            bucket = self._buckets[key][k]
-            self._buckets[key][k] = dict.fromkeys(sorted(bucket))
-        self._unsorted.clear()
-        other._buckets = {key: [b.copy() for b in bs] for key, bs in self._buckets.items()}
-        other._unsorted = set()
-        other._bounds = {}
-        # its bounds come from this Machine's (kept up to date between passes by a
-        # ClusterState) as long as this one does not change
-        other._origin = self if now >= self.now else None
-        other._origin_version = self._version
-        other._version = 0
-        other._touched = set()
-        other._room = self._room
-        other._reservations = []
-        other._deferred = []
-        other._reserved = {}
-        other._reserved_nodes = {}
-        return other
+        self._free_count = origin._free_count.copy()
+        self._free = origin._free.copy()
+        self._node_free = {key: counts.copy() for key, counts in origin._node_free.items()}
+        for key, k in origin._unsorted:  # in node order, as in a new Machine
+            bucket = origin._buckets[key][k]
+            origin._buckets[key][k] = dict.fromkeys(sorted(bucket))
+        origin._unsorted.clear()
+        self._buckets = {key: [b.copy() for b in bs] for key, bs in origin._buckets.items()}
+        self._unsorted = set()
+        self._bounds = {}
+        # its bounds come from the origin's (kept up to date between passes by a
+        # ClusterState) as long as the origin does not change
+        self._origin = origin if now >= origin.now else None
+        self._origin_version = origin._version
+        self._version = 0
+        self._touched = set()
+        self._room = origin._room
+        self._reservations = []
+        self._deferred = []
+        self._reserved = {}
+        self._reserved_nodes = {}
 
     # --- what there is -----------------------------------------------------------------
 
@@ -794,10 +813,10 @@ class Machine:
                 origin._sorted_bounds(key, n)
                 bounds = _Bounds.later(origin._bounds[(key, n)], self.now, self._touched)
             else:
-                bounds = _Bounds(self, key, n)
+                bounds = _Bounds.of(self, key, n)
             self._bounds[(key, n)] = bounds
         if len(bounds.stale) > _REBUILD:
-            bounds = self._bounds[(key, n)] = _Bounds(self, key, n)
+            bounds = self._bounds[(key, n)] = _Bounds.of(self, key, n)
         elif bounds.stale:
             bounds.refresh(self, key, n)
         return bounds.order

@@ -377,7 +377,8 @@ class _Pass:
         free a place for it that delays no reservation."""
         gpu_type = job.gpu_type.lower() if job.gpu_type else None
         failed = (job.account, gpu_type)
-        if job.gpus >= self.fair_failed.get(failed, math.inf) or not fair.may_preempt(job):
+        failed_at = self.fair_failed.get(failed)
+        if (failed_at is not None and job.gpus >= failed_at) or not fair.may_preempt(job):
             return None
         machine = self.machine
         now = self.now
