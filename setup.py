@@ -10,7 +10,7 @@ from setuptools import setup
 
 # the scheduler's hot path: a pass (core) over the machine's GPUs (backfill, placement,
 # topology), priorities and fair-share (priority, fairshare, limits), preemption
-# (preemption, fair_preemption), the state kept between passes (state), and the
+# (preemption, fair_preemption, relocation), the state kept between passes (state), and the
 # simulator's event loop (engine)
 COMPILED = [
     "src/mlrp/scheduler/backfill.py",
@@ -21,6 +21,7 @@ COMPILED = [
     "src/mlrp/scheduler/placement.py",
     "src/mlrp/scheduler/preemption.py",
     "src/mlrp/scheduler/priority.py",
+    "src/mlrp/scheduler/relocation.py",
     "src/mlrp/scheduler/state.py",
     "src/mlrp/scheduler/topology.py",
     "src/mlrp/sim/engine.py",

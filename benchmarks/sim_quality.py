@@ -1,6 +1,7 @@
 """Scheduling quality on a real trace: the default policy against FIFO, against
-multifactor without backfill and against the default without fair-share preemption,
-side by side in one run, through the simulator.
+multifactor without backfill, against the default without fair-share preemption and
+against the default without moving jobs for it, side by side in one run, through the
+simulator.
 
     .venv/bin/python benchmarks/sim_quality.py                       # full Philly trace
     .venv/bin/python benchmarks/sim_quality.py --limit 20000 --plot docs/sim-quality.png
@@ -15,8 +16,9 @@ had a job pending all day, its share of that day's GPU time against its entitlem
 and worst shortfall. Since most days only some teams have work waiting, each backlogged
 team-day is also judged against its max-min fair share (its part, by entitlement, of
 the GPU time the teams without a backlog left; see mlrp.sim.metrics): OUT_10% counts
-those outside 0.9-1.1 of it, FAIR_RATIO gives the lowest and highest. Preemptions and
-the GPU time they lost (jobs checkpoint every hour) come last. The ratios of each
+those outside 0.9-1.1 of it, FAIR_RATIO gives the lowest and highest. Preemptions (of
+which MOVED: jobs stopped to restart elsewhere, so that a preemptor has a whole node)
+and the GPU time they lost (jobs checkpoint every hour) come last. The ratios of each
 policy to the default follow, and the wall time of each replay (the simulator's own
 speed).
 """
@@ -32,7 +34,7 @@ from typing import Any
 from mlrp.cli.sim import duration_text as days
 from mlrp.sim import parse_cluster, read_trace, simulate, summarize
 
-POLICIES = ("default", "fifo", "nobackfill", "nopreempt")
+POLICIES = ("default", "fifo", "nobackfill", "nopreempt", "nomove")
 DEFAULT_TRACE = Path(__file__).resolve().parent.parent.parent / "shared/traces/philly.csv"
 
 
@@ -93,6 +95,7 @@ def main() -> int:
             "fair_out": o["fair_outside_10pct"],
             "fair_range": f"{o['fair_ratio_min']:.2f}-{o['fair_ratio_max']:.2f}",
             "preemptions": o["preemptions"],
+            "moved": o["moved"],
             "lost": o["lost_fraction"],
             "wall": wall,
             "passes": result.passes,
@@ -105,7 +108,7 @@ def main() -> int:
     header = (
         f"{'POLICY':<11}{'JCT_AVG':>9}{'JCT_MED':>9}{'JCT_P99':>9}{'WAIT_AVG':>9}"
         f"{'WAIT_P99':>9}{'GPU_UTIL':>9}{'UTIL_ARR':>9}{'MAKESPAN':>9}{'JAIN_7D':>8}{'GANG_MAX':>9}"
-        f"{'UNDER90%':>14}{'OUT_10%':>8}{'FAIR_RATIO':>11}{'PREEMPT':>8}{'LOST':>7}{'WALL_S':>8}"
+        f"{'UNDER90%':>14}{'OUT_10%':>8}{'FAIR_RATIO':>11}{'PREEMPT':>8}{'MOVED':>6}{'LOST':>7}{'WALL_S':>8}"
     )
     print(header)
     for policy, r in rows.items():
@@ -114,7 +117,7 @@ def main() -> int:
             f"{days(r['jct_p99']):>9}{days(r['wait_avg']):>9}{days(r['wait_p99']):>9}"
             f"{r['util']:>9.1%}{r['util_arrivals']:>9.1%}{days(r['makespan']):>9}{r['jain']:>8.3f}"
             f"{days(r['gang_wait']):>9}{r['short']:>7}/{r['backlogged']:<6}{r['fair_out']:>8}{r['fair_range']:>11}"
-            f"{r['preemptions']:>8}{r['lost']:>7.2%}{r['wall']:>8.1f}"
+            f"{r['preemptions']:>8}{r['moved']:>6}{r['lost']:>7.2%}{r['wall']:>8.1f}"
         )
     base = rows["default"]
     for policy in POLICIES[1:]:

@@ -206,6 +206,7 @@ def check_invariants(snap: Snapshot, d: Decisions) -> None:
         job = jobs[p.job_id]
         assert snap.policy.fairshare_preemption and p.job_id in d.pending
         assert p.victims and not set(p.victims) & stopped
+        assert set(p.moved) < set(p.victims), "only jobs moved, or moved jobs not stopped"
         stopped |= set(p.victims)
         victims = [running[v] for v in p.victims]
         assert all(v.account != job.account and not v.preempting for v in victims)

@@ -26,6 +26,7 @@ OVERALL_KEYS = {
     "jobs",
     "skipped",
     "preemptions",
+    "moved",
     "lost_gpu_s",
     "lost_fraction",
     "fair_ratio_min",

@@ -72,3 +72,40 @@ def test_a_preempted_team_is_backlogged_again_until_it_restarts() -> None:
 def test_a_bad_checkpoint_interval_is_refused() -> None:
     with pytest.raises(InvalidSpec, match="checkpoint interval"):
         simulate(trace(), CLUSTER, teams(), checkpoint_interval=-1)
+
+
+def fragmented_trace() -> list[TraceJob]:
+    # At 0, on 3 nodes of 8 GPUs (best fit, larger jobs first): a's three 4-GPU jobs
+    # fill one node and half of another, whose other half takes four of c's six 1-GPU
+    # jobs; the last node holds c's other two. All run 10 hours. At 1 h, b asks for a
+    # whole node: a may lose one 4-GPU job only, c nothing.
+    jobs = [TraceJob(i, 0.0, 10 * HOUR, 4, "a") for i in range(3)]
+    jobs += [TraceJob(i, 0.0, 10 * HOUR, 1, "c") for i in range(3, 9)]
+    return [*jobs, TraceJob(9, HOUR, HOUR, 8, "b")]
+
+
+def three_teams(**kw: object) -> Policy:
+    return Policy(accounts=[Account(name=a) for a in "abc"], default_account=None, **kw)
+
+
+def test_jobs_in_the_way_of_a_whole_node_move_and_restart_elsewhere() -> None:
+    result = simulate(fragmented_trace(), Cluster(3, 8), three_teams(), checkpoint_interval=HOUR)
+    by_id = {r.id: r for r in result.records}
+    b = by_id[9]
+    node = b.gpu_ids[0] // 8
+    assert b.start == HOUR and b.gpu_ids == tuple(range(8 * node, 8 * node + 8))  # a node
+    assert result.moved == 4 and result.preemptions == 5  # four of c's, one of a's
+    cut_short = [r for r in result.records if r.preempted_runs]
+    assert sorted(r.account for r in cut_short) == ["a", "c", "c", "c", "c"]
+    for record in cut_short:
+        assert record.preempted_runs == ((0.0, HOUR),)
+        if record.account == "c":  # moved: back at the next pass, on another node
+            assert record.last_start is not None and record.last_start - HOUR <= 120
+            assert all(g // 8 != node for g in record.gpu_ids)
+    assert summarize(result).overall["moved"] == 4
+
+
+def test_without_relocation_the_whole_node_job_waits() -> None:
+    result = simulate(fragmented_trace(), Cluster(3, 8), three_teams(fairshare_relocation=False))
+    assert {r.id: r for r in result.records}[9].start > HOUR
+    assert result.moved == 0

@@ -61,6 +61,7 @@ _FAIRNESS_HEADERS = (
     "GANG",
     "GANG_WAIT_MAX",
     "PREEMPTIONS",
+    "MOVED",
     "LOST_GPU_TIME",
 )
 _ACCOUNT_HEADERS = (
@@ -366,7 +367,8 @@ def _print_tables(o: dict[str, Any], summary: Summary) -> None:
         "had a job pending; DEV: its share of GPU time minus its entitlement in those windows; "
         "FAIR_RATIO: its share over its max-min fair share (what the others left, split by "
         "entitlement), lowest-highest; OUTSIDE_10%: backlogged windows outside 0.9-1.1; "
-        f"GANG: jobs of >= {o['gang_min_gpus']} GPUs; LOST_GPU_TIME: "
+        f"GANG: jobs of >= {o['gang_min_gpus']} GPUs; MOVED: of the preemptions, jobs stopped "
+        "to restart elsewhere so that a preemptor has a whole node; LOST_GPU_TIME: "
         f"work redone after preemptions (checkpoints every {duration_text(o['checkpoint_s'])}), "
         "of all GPU time used."
     )
@@ -399,6 +401,7 @@ def _fairness_row(o: dict[str, Any]) -> list[str]:
         f"{o['gang_jobs']}",
         duration_text(o["gang_wait_max_s"]),
         f"{o['preemptions']}",
+        f"{o['moved']}",
         f"{o['lost_fraction']:.2%}",
     ]
 

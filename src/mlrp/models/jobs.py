@@ -102,7 +102,7 @@ class Job(BaseModel):
     supervisor_pid: int | None = None
     supervisor_started: float | None = None
     preempted_by: int | None = None  # set while being stopped for that job
-    preempt_cause: str | None = None  # why ("fair share", "QOS"), with preempted_by
+    preempt_cause: str | None = None  # why (Preemption.cause_for), with preempted_by
     message: str | None = None
     nodelist: str | None = None  # Slurm's node list ("n[1-2]"); None on the local backend
 

@@ -119,6 +119,10 @@ class Policy(BaseModel):
     # (scheduler/fair_preemption.py); the victims are requeued or cancelled as their
     # QOS's preempt_mode says.
     fairshare_preemption: bool = True
+    # When no node can be freed by fair-share victims alone, jobs of other accounts on
+    # a node may be moved (requeued, restarted at once elsewhere; their accounts keep
+    # their share) so that a preemptor gets a whole node (scheduler/relocation.py).
+    fairshare_relocation: bool = True
     # conservative: how many blocked jobs get reservations (Slurm's bf_max_job_test)
     backfill_depth: int = Field(default=500, ge=1)
     # Users not listed in any account may submit to the default account.

@@ -19,7 +19,8 @@
    `policy.fairshare_preemption`, the first blocked job of each class whose account is
    below its fair share may stop jobs of accounts above theirs (fair_preemption.py); it
    then counts as started on the GPUs they free (`Preemption.gpus`), and the walk goes
-   on.
+   on. With `policy.fairshare_relocation`, a job that needs one node and finds no node
+   that victims alone free may have other jobs moved off one (relocation.py).
 
 A job that asks for more GPUs of a model than the cluster has (or for a model the
 cluster lacks) waits with reason Resources and never blocks anything.
@@ -65,6 +66,7 @@ from mlrp.scheduler.preemption import (
     victim_pool,
 )
 from mlrp.scheduler.priority import Factors, PriorityContext
+from mlrp.scheduler.relocation import carry_out, node_plans
 from mlrp.scheduler.snapshot import QueuedJob, RunningJob, Snapshot
 from mlrp.scheduler.state import ClusterState
 
@@ -402,6 +404,10 @@ class _Pass:
             prefer=fair.over_first(job),
             largest=most,
         )
+        if not chosen and one_node and self.policy.fairshare_relocation and machine.one_model:
+            relocated = self.relocate_for_fair_share(job, fair, most)
+            if relocated is not None:
+                return relocated
         if not chosen:
             # a larger job of the account cannot do better until a preemption succeeds
             self.fair_failed[failed] = job.gpus
@@ -430,6 +436,36 @@ class _Pass:
             self.fair_victims.add(victim.id)
         fair.add(job.account, job.gpus)
         return Preemption(job.id, tuple(v.id for v in victims), gpus)
+
+    def relocate_for_fair_share(
+        self, job: QueuedJob, fair: FairShares, most: dict[str, float]
+    ) -> Preemption | None:
+        """Room for `job` on a node where fair-share victims plus jobs moved elsewhere
+        make it (relocation.py), when victims alone make it nowhere."""
+        machine, now = self.machine, self.now
+        plans = node_plans(
+            job.gpus,
+            machine,
+            self.running_index(),
+            fair.victim_test(job, most),
+            lambda victims: fair.keeps_fair(job, victims),
+            fair.may_move(job),
+            self.fair_victims,
+            now,
+        )
+        end = now + job.time_limit
+        for plan in plans:
+            gpus = carry_out(plan, job.gpus, end, machine, now)
+            if gpus is None:
+                continue
+            self.fair_failed.clear()
+            for victim in plan.victims:
+                fair.add(victim.account, -len(victim.gpus))
+            fair.add(job.account, job.gpus)
+            stopped = tuple(j.id for j in plan.victims + plan.moved)
+            self.fair_victims.update(stopped)
+            return Preemption(job.id, stopped, gpus, tuple(j.id for j in plan.moved))
+        return None
 
     def dropped_row(self, job: QueuedJob, reason: Reason | None) -> _Row:
         if reason is None:

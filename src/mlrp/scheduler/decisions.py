@@ -45,12 +45,19 @@ class Preemption:
     job_id: int
     victims: tuple[int, ...]
     gpus: tuple[int, ...] = ()
+    # victims stopped only to restart elsewhere, so that the job has a whole node
+    # (scheduler/relocation.py); their accounts keep their share
+    moved: tuple[int, ...] = ()
 
     @property
     def cause(self) -> str:
         """Why, in words: "fair share" (the job's account is below its share, the
         victims' accounts above theirs) or "QOS" (the job's QOS may preempt theirs)."""
         return "fair share" if self.gpus else "QOS"
+
+    def cause_for(self, victim: int) -> str:
+        """Why `victim` is stopped, in words (a moved job: to make room on its node)."""
+        return "fair share: moved to make room on its node" if victim in self.moved else self.cause
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,10 @@ between cluster queues, a pass may stop such jobs:
   (preemption.cheapest_victims); J must fit on the GPUs they free without delaying
   any reservation of the pass.
 
+When every node also runs jobs of accounts that are not above the preemptor's share,
+victims alone free no node for a job that needs one: relocation.py then moves those
+jobs elsewhere (`Policy.fairshare_relocation`).
+
 In a pass, the first blocked job of each class (jobs of one user, account, QOS and
 size: see core.py) tries, in priority order; once a job finds no victims, larger jobs
 of its account and GPU model do not try until a preemption succeeds. No new fair-share
@@ -144,6 +148,18 @@ class FairShares:
             )
 
         return may_stop
+
+    def may_move(self, job: QueuedJob) -> Callable[[RunningJob], bool]:
+        """Whether `job` may have a running job moved to make room (relocation.py): one
+        of another account, of a QOS no higher than its own."""
+        qos_priority = self._qos_priority
+        ceiling = qos_priority.get(job.qos, 0)
+        account = job.account
+
+        def movable(other: RunningJob) -> bool:
+            return other.account != account and qos_priority.get(other.qos, 0) <= ceiling
+
+        return movable
 
     def freeable(self, account: str, gpus: int) -> int:
         """The most GPUs preemptions for a job of `account` asking for `gpus` may free:

@@ -71,7 +71,7 @@ def run_pass(platform: Platform, cache: PassCache | None = None) -> Decisions:
             runtime.start(platform, job, start.gpus, start.priority)
     for preemption in decisions.preemptions:
         for victim in preemption.victims:
-            runtime.preempt(platform, victim, preemption.job_id, preemption.cause)
+            runtime.preempt(platform, victim, preemption.job_id, preemption.cause_for(victim))
     assert isinstance(decisions.pending, PendingView)
     platform.store.save_pending_info(
         (job_id, reason, total, dict(zip(FACTOR_NAMES, factors, strict=True)), expected)

@@ -71,7 +71,7 @@ from mlrp.scheduler import (
 )
 from mlrp.sim.trace import TraceJob
 
-POLICIES = ("default", "fifo", "nobackfill", "nopreempt")
+POLICIES = ("default", "fifo", "nobackfill", "nopreempt", "nomove")
 DEFAULT_INTERVAL = 60.0  # simulated seconds between scheduling passes, at least
 DEFAULT_CHECKPOINT = 3600.0  # a preempted job resumes from its last whole hour of work
 PARTITION = "batch"
@@ -117,7 +117,9 @@ def make_policy(name: str, accounts: Sequence[str]) -> Policy:
     * default: the default Policy (weights, backfill, fair-share preemption);
     * fifo: every weight 0 except age, backfill and preemption off (strict arrival order);
     * nobackfill: the default Policy with backfill off;
-    * nopreempt: the default Policy with fair-share preemption off.
+    * nopreempt: the default Policy with fair-share preemption off;
+    * nomove: the default Policy without moving jobs to make room for fair-share
+      preemptors (`fairshare_relocation` off).
     """
     if name not in POLICIES:
         raise InvalidSpec(f"unknown policy {name!r}: expected one of {', '.join(POLICIES)}")
@@ -130,6 +132,8 @@ def make_policy(name: str, accounts: Sequence[str]) -> Policy:
         kwargs["weights"] = Weights(age=1000, fairshare=0, job_size=0, qos=0, partition=0)
     if name in ("fifo", "nopreempt"):
         kwargs["fairshare_preemption"] = False
+    if name == "nomove":
+        kwargs["fairshare_relocation"] = False
     return Policy.model_validate(kwargs)
 
 
@@ -165,6 +169,7 @@ class SimResult:
     entitlement: Mapping[str, float]
     preemptions: int = 0  # runs cut short
     lost_gpu_seconds: float = 0.0  # work since the victims' last checkpoints
+    moved: int = 0  # of the runs cut short, those stopped to restart elsewhere
 
 
 def time_limit_for(duration: float) -> int:
@@ -263,6 +268,7 @@ class _Replay:
         self.free = total
         self.preemptions = 0
         self.lost = 0.0
+        self.moved = 0
 
     def run(self, policy_name: str, progress: Callable[[int, int], None] | None) -> SimResult:
         arrivals, pol = self.arrivals, self.policy
@@ -335,11 +341,14 @@ class _Replay:
                 for victim in preemption.victims:
                     if victim in self.running:
                         self._preempt(victim, now)
+                self.moved += len(preemption.moved)
             for preemption in decisions.preemptions:
                 if preemption.gpus:
                     self._start(preemption.job_id, preemption.gpus, now)
             for start in decisions.starts:
                 self._start(start.job_id, start.gpus, now)
+            if decisions.preemptions:  # the requeued victims (moved ones first) try again
+                wake = next_pass
             if self.free < 0:  # decide must never over-subscribe; fail loudly if it does
                 raise MlrpError(f"simulator: GPUs over-subscribed at t={now}")
 
@@ -357,6 +366,7 @@ class _Replay:
             self.entitlement,
             self.preemptions,
             self.lost,
+            self.moved,
         )
 
     def _arrive(self, job: TraceJob) -> None:

@@ -359,6 +359,7 @@ def _overall(
         "gang_wait_max_s": worst.start - worst.submit if worst else math.nan,
         "gang_wait_max_job": worst.id if worst else None,
         "preemptions": result.preemptions,
+        "moved": result.moved,
         "lost_gpu_s": result.lost_gpu_seconds,
         "lost_fraction": result.lost_gpu_seconds / used if used > 0 else 0.0,
     }

@@ -1,0 +1,153 @@
+"""Moving jobs to make a whole node for a fair-share preemptor
+(`Policy.fairshare_relocation`).
+
+Fair-share preemption (fair_preemption.py) may stop only jobs of accounts above the
+preemptor's share. A job that needs a whole node's worth of GPUs then finds none when
+every node also runs jobs of accounts that are not above it: small jobs of over-served
+and under-served accounts side by side, with a free GPU here and there. The GPUs exist;
+they are in the wrong places. On the Philly trace this left backlogged teams at
+0.85-0.90 of their fair share for whole days.
+
+So, when no node can be freed by fair-share victims alone, a pass looks for a node
+where the victims it may stop there, plus jobs *moved* from it, make room, and where
+every moved job fits right away elsewhere (free GPUs on other nodes, delaying no
+reservation). A moved job is stopped like a victim (requeued, resumes from its
+checkpoint) but its account keeps its place: the GPUs it will restart on are set aside
+for the rest of the pass, and its account is not charged with a loss of share. At
+least one victim must be on the node: moving jobs never serves a preemptor alone.
+
+Nodes are tried cheapest first in lost work (GPUs x time run, of victims and moved
+jobs alike; ties: the lowest node), a few at most per preemptor. Only on a cluster of
+one GPU model, since a running job does not record the model it asked for, and only
+for jobs on one node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
+
+from mlrp.scheduler.backfill import Machine
+from mlrp.scheduler.preemption import RunningIndex
+from mlrp.scheduler.snapshot import RunningJob
+
+_TRIES = 8  # node plans carried out at most per preemptor (each may fail to place)
+
+
+class NodePlan(NamedTuple):
+    """Room for a preemptor on `node`: `victims` are stopped for good, `moved` restart
+    elsewhere. `cost`: the work all of them lose."""
+
+    cost: float
+    node: int
+    victims: tuple[RunningJob, ...]
+    moved: tuple[RunningJob, ...]
+
+
+def node_plans(
+    n: int,
+    machine: Machine,
+    index: RunningIndex,
+    may_stop: Callable[[RunningJob], bool],
+    keeps_fair: Callable[[Iterable[RunningJob]], bool],
+    may_move: Callable[[RunningJob], bool],
+    skip: set[int],
+    now: float,
+) -> list[NodePlan]:
+    """The nodes where a job of `n` GPUs could start once victims there are stopped
+    (`may_stop` each, `keeps_fair` all of them) and the other jobs it needs gone are
+    moved (`may_move` each), cheapest first; at most _TRIES of them. Jobs in `skip`
+    (already stopped in this pass) rule their node out."""
+    free_anywhere = machine.free_count(None)
+    plans: list[NodePlan] = []
+    for node, jobs in index.by_node.items():
+        free = machine.node_free(node, None)
+        ranked: list[tuple[float, RunningJob]] = []
+        for job in jobs.values():
+            if job.id in skip or len(index.placement[job.id]) > 1:
+                break  # its GPUs are spoken for, or it spans nodes: no plan here
+            ranked.append((len(job.gpus) * (now - job.start_time), job))
+        else:
+            ranked.sort(key=_cost_then_id)
+            plan = _plan(n, node, free, ranked, may_stop, keeps_fair, may_move)
+            # the moved jobs need free GPUs on other nodes, at least as many
+            if plan is not None and sum(len(j.gpus) for j in plan.moved) <= free_anywhere - free:
+                plans.append(plan)
+    plans.sort(key=lambda plan: (plan.cost, plan.node))
+    return plans[:_TRIES]
+
+
+def _cost_then_id(entry: tuple[float, RunningJob]) -> tuple[float, int]:
+    return entry[0], entry[1].id
+
+
+def _plan(
+    n: int,
+    node: int,
+    free: int,
+    ranked: list[tuple[float, RunningJob]],
+    may_stop: Callable[[RunningJob], bool],
+    keeps_fair: Callable[[Iterable[RunningJob]], bool],
+    may_move: Callable[[RunningJob], bool],
+) -> NodePlan | None:
+    """Victims cheapest first while the node lacks room, then moved jobs cheapest first
+    among those of accounts the preemptor may not take from (the over-served accounts'
+    other jobs stay); None without a victim or without room."""
+    have, cost = free, 0.0
+    victims: list[RunningJob] = []
+    rest: list[tuple[float, RunningJob]] = []
+    for lost, job in ranked:
+        if not may_stop(job):
+            rest.append((lost, job))
+        elif have < n and keeps_fair([*victims, job]):
+            victims.append(job)
+            have += len(job.gpus)
+            cost += lost
+    if not victims:
+        return None
+    moved: list[RunningJob] = []
+    for lost, job in rest:
+        if have >= n:
+            break
+        if not may_move(job):
+            return None
+        moved.append(job)
+        have += len(job.gpus)
+        cost += lost
+    if have < n or not moved:  # without moved jobs, the victim search would have found it
+        return None
+    return NodePlan(cost, node, tuple(victims), tuple(moved))
+
+
+def carry_out(
+    plan: NodePlan, n: int, end: float, machine: Machine, now: float
+) -> tuple[int, ...] | None:
+    """Stop the plan's jobs on `machine`, start the preemptor (`n` GPUs, until `end`) on
+    the plan's node and every moved job elsewhere (GPUs held until its expected end);
+    the preemptor's GPUs, or None (and `machine` as it was) when something does not
+    fit."""
+    stopped = plan.victims + plan.moved
+    for job in stopped:
+        machine.release(job.gpus)
+    gpus = machine.try_place(n, None, end)
+    if gpus is not None and machine.node_of(gpus[0]) == plan.node:
+        machine.start(gpus, end)
+        placed: list[tuple[int, ...]] = []
+        for job in plan.moved:
+            until = max(job.start_time + job.time_limit, now)
+            where = machine.try_place(len(job.gpus), None, until)
+            if where is None:
+                break
+            machine.start(where, until)
+            placed.append(where)
+        else:
+            # the stopped jobs' other GPUs are busy until they stop: now, for reservations
+            taken = set(gpus).union(*placed)
+            machine.start([g for job in stopped for g in job.gpus if g not in taken], now)
+            return gpus
+        for where in placed:
+            machine.release(where)
+        machine.release(gpus)
+    for job in stopped:
+        machine.start(job.gpus, max(job.start_time + job.time_limit, now))
+    return None
