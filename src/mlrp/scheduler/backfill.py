@@ -719,6 +719,16 @@ class Machine:
             if busy.get(g, now) <= t and (g not in reserved or not self._conflicts(g, t, end))
         ]
 
+    def free_for(self, end: float, besides: int) -> int:
+        """GPUs free now on nodes other than `besides` that a job starting now and ending
+        at `end` may take without delaying a reservation."""
+        if self._deferred:
+            self._settle()
+        node_of, now = self._node_of, self.now
+        return sum(
+            1 for g in self._free if node_of[g] != besides and not self._conflicts(g, now, end)
+        )
+
     @property
     def reservations(self) -> list[Reservation]:
         """The reservations made so far, in order (the caller must not change it)."""

@@ -443,8 +443,22 @@ class _Pass:
         """Room for `job` on a node where fair-share victims plus jobs moved elsewhere
         make it (relocation.py), when victims alone make it nowhere."""
         machine, now = self.machine, self.now
+        # Moved jobs go to free GPUs on other nodes, so the victims on the node must
+        # free at least what all free GPUs lack, and one: the nodes where they may
+        free_anywhere = machine.free_count(None)
+        if free_anywhere == 0 or self.candidates is None:
+            return None
+        least = max(1, job.gpus - free_anywhere)
+        nodes = [
+            node
+            for node, (_, freeable) in self.candidates.of_model(None)
+            .gpus_on_nodes(fair.over_first(job), most)
+            .items()
+            if freeable >= least
+        ]
         plans = node_plans(
             job.gpus,
+            sorted(nodes),
             machine,
             self.running_index(),
             fair.victim_test(job, most),

@@ -46,6 +46,7 @@ class NodePlan(NamedTuple):
 
 def node_plans(
     n: int,
+    nodes: Iterable[int],
     machine: Machine,
     index: RunningIndex,
     may_stop: Callable[[RunningJob], bool],
@@ -54,13 +55,14 @@ def node_plans(
     skip: set[int],
     now: float,
 ) -> list[NodePlan]:
-    """The nodes where a job of `n` GPUs could start once victims there are stopped
-    (`may_stop` each, `keeps_fair` all of them) and the other jobs it needs gone are
-    moved (`may_move` each), cheapest first; at most _TRIES of them. Jobs in `skip`
+    """Of `nodes`, those where a job of `n` GPUs could start once victims there are
+    stopped (`may_stop` each, `keeps_fair` all of them) and the other jobs it needs gone
+    are moved (`may_move` each), cheapest first; at most _TRIES of them. Jobs in `skip`
     (already stopped in this pass) rule their node out."""
     free_anywhere = machine.free_count(None)
     plans: list[NodePlan] = []
-    for node, jobs in index.by_node.items():
+    for node in nodes:
+        jobs = index.by_node.get(node, {})
         free = machine.node_free(node, None)
         ranked: list[tuple[float, RunningJob]] = []
         for job in jobs.values():
@@ -127,6 +129,13 @@ def carry_out(
     the preemptor's GPUs, or None (and `machine` as it was) when something does not
     fit."""
     stopped = plan.victims + plan.moved
+    # the moved jobs go to GPUs left on the node or free elsewhere that the one ending
+    # soonest may take (a bound: most plans that fail, fail here, before any change)
+    moving = sum(len(job.gpus) for job in plan.moved)
+    left = machine.node_free(plan.node, None) + sum(len(job.gpus) for job in stopped) - n
+    soonest = min(max(job.start_time + job.time_limit, now) for job in plan.moved)
+    if moving > left + machine.free_for(soonest, plan.node):
+        return None
     for job in stopped:
         machine.release(job.gpus)
     gpus = machine.try_place(n, None, end)
