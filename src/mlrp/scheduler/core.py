@@ -443,8 +443,8 @@ class _Pass:
         """Room for `job` on a node where fair-share victims plus jobs moved elsewhere
         make it (relocation.py), when victims alone make it nowhere."""
         machine, now = self.machine, self.now
-        # Moved jobs go to free GPUs on other nodes, so the victims on the node must
-        # free at least what all free GPUs lack, and one: the nodes where they may
+        # Moved jobs go to free GPUs on other nodes, so the victims on a node must free
+        # at least what all free GPUs lack, and at least one GPU: only such nodes count
         free_anywhere = machine.free_count(None)
         if free_anywhere == 0 or self.candidates is None:
             return None
@@ -458,7 +458,7 @@ class _Pass:
         ]
         plans = node_plans(
             job.gpus,
-            sorted(nodes),
+            nodes,
             machine,
             self.running_index(),
             fair.victim_test(job, most),

@@ -133,7 +133,7 @@ def carry_out(
     # soonest may take (a bound: most plans that fail, fail here, before any change)
     moving = sum(len(job.gpus) for job in plan.moved)
     left = machine.node_free(plan.node, None) + sum(len(job.gpus) for job in stopped) - n
-    soonest = min(max(job.start_time + job.time_limit, now) for job in plan.moved)
+    soonest = min(_expected_end(job, now) for job in plan.moved)
     if moving > left + machine.free_for(soonest, plan.node):
         return None
     for job in stopped:
@@ -143,7 +143,7 @@ def carry_out(
         machine.start(gpus, end)
         placed: list[tuple[int, ...]] = []
         for job in plan.moved:
-            until = max(job.start_time + job.time_limit, now)
+            until = _expected_end(job, now)
             where = machine.try_place(len(job.gpus), None, until)
             if where is None:
                 break
@@ -158,5 +158,10 @@ def carry_out(
             machine.release(where)
         machine.release(gpus)
     for job in stopped:
-        machine.start(job.gpus, max(job.start_time + job.time_limit, now))
+        machine.start(job.gpus, _expected_end(job, now))
     return None
+
+
+def _expected_end(job: RunningJob, now: float) -> float:
+    """When `job` is expected to end, as the Machine counts it (never before now)."""
+    return max(job.start_time + job.time_limit, now)
