@@ -173,7 +173,7 @@ def test_shares_kept_up_to_date_answer_as_shares_built_afresh(
         accounts=[Account(name=name, shares=1 + i) for i, name in enumerate(_ACCOUNTS)],
         fairshare_preemption=True,
     )
-    kept = FairShares(pol, held)
+    kept = FairShares(pol, held, lambda _model: 8)
     now = dict(held)
     for asked in asks[:1]:  # the cache is built by a first question, then kept
         kept.may_preempt(job(account=asked[0], gpus=asked[1]))
@@ -181,7 +181,7 @@ def test_shares_kept_up_to_date_answer_as_shares_built_afresh(
         gpus = max(gpus, -now.get(account, 0))  # nothing holds fewer than 0 GPUs
         kept.add(account, gpus)
         now[account] = now.get(account, 0) + gpus
-        fresh = FairShares(pol, now)
+        fresh = FairShares(pol, now, lambda _model: 8)
         for account_asking, size in asks:
             probe = job(account=account_asking, gpus=size)
             assert kept.may_preempt(probe) == fresh.may_preempt(probe)

@@ -123,6 +123,12 @@ class Policy(BaseModel):
     # a node may be moved (requeued, restarted at once elsewhere; their accounts keep
     # their share) so that a preemptor gets a whole node (scheduler/relocation.py).
     fairshare_relocation: bool = True
+    # A job that spans nodes may preempt while its account's share *without* it is below
+    # what every victim account keeps, so it may end above them by less than itself;
+    # otherwise its account's share *with* it must stay at or below theirs. Without this
+    # an account whose waiting work is all multi-node gang jobs can stay most of a job
+    # short of its share (scheduler/fair_preemption.py).
+    fairshare_gang_overshoot: bool = True
     # conservative: how many blocked jobs get reservations (Slurm's bf_max_job_test)
     backfill_depth: int = Field(default=500, ge=1)
     # Users not listed in any account may submit to the default account.

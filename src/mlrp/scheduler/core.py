@@ -327,7 +327,7 @@ class _Pass:
                 index = self.running_index()
                 # none while victims of an earlier one are still stopping
                 fair_preemption = not index.leaving
-                fair = FairShares(policy, index.held)
+                fair = FairShares(policy, index.held, machine.node_capacity)
                 for started in started_jobs:
                     fair.add(started.account, started.gpus)
             if fair_preemption and fair is not None and c not in fair_tried:
@@ -387,7 +387,7 @@ class _Pass:
         # the GPUs victims must free at least: on one node for a job that fits in one
         one_node = job.gpus <= machine.node_capacity(gpu_type)
         free = machine.most_free_on_a_node(gpu_type) if one_node else machine.free_count(gpu_type)
-        if fair.freeable(job.account, job.gpus) < job.gpus - free:  # too few above shares
+        if fair.freeable(job.account, job.gpus, gpu_type) < job.gpus - free:  # too few above shares
             self.fair_failed[failed] = job.gpus
             return None
         if self.candidates is None:

@@ -15,6 +15,15 @@ between cluster queues, a pass may stop such jobs:
   same rule, so two preemptions never undo each other, and the accounts with work
   waiting move towards max-min fair shares of the cluster (each its part, by S, of
   what the others leave);
+* a job that spans nodes (`Policy.fairshare_gang_overshoot`) needs only A *without*
+  it to be below B without V: held(A) / S(A) < (held(B) - gpus(V)) / S(B). By the
+  first rule an account whose waiting work is all, say, 32-GPU gangs could stay short
+  of its share by a whole gang plus a victim (32 + 8 of a fair 88 on the Philly trace);
+  now it may end above B, by less than the job. Either rule only ever raises the
+  lowest share a preemption touches (every account it changes ends above A's share
+  before it), so the sorted shares of the accounts rise with each preemption and no
+  sequence of them can come back to where it started. Jobs within a node keep the
+  first rule: for them its wider margin saves many preemptions for little fairness;
 * V's QOS must not have a higher priority than J's; an account outside the tree
   (S unknown) never preempts and is never a victim;
 * the victims come from one account if they can, the account highest above its share
@@ -58,14 +67,22 @@ def entitlements(policy: Policy) -> dict[str, float]:
 class FairShares:
     """The accounts' shares during one pass, and whether a preemption keeps them fair."""
 
-    __slots__ = ("_entitlement", "_held", "_qos_priority", "_top")
+    __slots__ = ("_entitlement", "_held", "_node_capacity", "_overshoot", "_qos_priority", "_top")
 
-    def __init__(self, policy: Policy, held: Mapping[str, int]) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        held: Mapping[str, int],
+        node_capacity: Callable[[str | None], int],
+    ) -> None:
         """`held`: account -> the GPUs its running jobs hold (not counting jobs being
-        preempted)."""
+        preempted); `node_capacity`: GPU model (lower-case; None: any) -> the most GPUs
+        of it one node has."""
         self._entitlement = entitlements(policy)
         self._qos_priority = {q.name: q.priority for q in policy.qos}
         self._held = dict(held)
+        self._overshoot = policy.fairshare_gang_overshoot
+        self._node_capacity = node_capacity
         # the two highest shares an account holding GPUs has after losing one, with
         # the accounts (cache, see may_preempt)
         self._top: list[tuple[float, str]] | None = None
@@ -86,6 +103,14 @@ class FairShares:
         elif gpus:  # a share that falls may leave the top two: work it out again
             self._top = None
 
+    def floor(self, account: str, gpus: int, gpu_type: str | None) -> tuple[float, float]:
+        """(the share every victim account must keep for a job of `account` asking for
+        `gpus` of `gpu_type`, the GPUs a victim account may lose beyond it: a tolerance
+        of float rounding, negative where it must stay strictly above)."""
+        if self._overshoot and gpus > self._node_capacity(gpu_type.lower() if gpu_type else None):
+            return self.share(account), -SHARE_TOLERANCE
+        return self.share(account, gpus), SHARE_TOLERANCE
+
     def held(self, account: str) -> int:
         return self._held.get(account, 0)
 
@@ -99,7 +124,7 @@ class FairShares:
     def may_preempt(self, job: QueuedJob) -> bool:
         """Whether some other account is far enough above `job`'s account that one of
         its GPUs could go to `job` (a cheap test before looking for victims)."""
-        mine = self.share(job.account, job.gpus)
+        mine = self.floor(job.account, job.gpus, job.gpu_type)[0]
         if math.isinf(mine):
             return False
         if self._top is None:
@@ -115,11 +140,11 @@ class FairShares:
         return any(share >= mine for share, account in self._top if account != job.account)
 
     def stoppable(self, job: QueuedJob) -> dict[str, float]:
-        """account -> the most GPUs it may lose to `job` and stay at or above `job`'s
-        account's share with the job: also the largest of its jobs `job` may stop."""
-        mine = self.share(job.account, job.gpus)
+        """account -> the most GPUs it may lose to `job` and keep the share `floor`
+        asks: also the largest of its jobs `job` may stop."""
+        mine, margin = self.floor(job.account, job.gpus, job.gpu_type)
         return {
-            account: held - mine * self._entitlement[account] + SHARE_TOLERANCE
+            account: held - mine * self._entitlement[account] + margin
             for account, held in self._held.items()
             if account != job.account and account in self._entitlement
         }
@@ -161,37 +186,38 @@ class FairShares:
 
         return movable
 
-    def freeable(self, account: str, gpus: int) -> int:
-        """The most GPUs preemptions for a job of `account` asking for `gpus` may free:
-        every other account's GPUs above `account`'s share with the job, summed."""
-        mine = self.share(account, gpus)
+    def freeable(self, account: str, gpus: int, gpu_type: str | None) -> int:
+        """The most GPUs preemptions for a job of `account` asking for `gpus` of
+        `gpu_type` may free: every other account's GPUs above the share `floor` asks,
+        summed."""
+        mine, margin = self.floor(account, gpus, gpu_type)
         entitled = self._entitlement
         return sum(
-            max(math.floor(held - mine * entitled[other] + SHARE_TOLERANCE), 0)
+            max(math.floor(held - mine * entitled[other] + margin), 0)
             for other, held in self._held.items()
             if other != account and other in entitled
         )
 
     def over_first(self, job: QueuedJob) -> list[str]:
         """The other accounts `job` might take GPUs from, highest share first."""
-        mine = self.share(job.account, job.gpus)
+        mine, margin = self.floor(job.account, job.gpus, job.gpu_type)
         others = [
             (-self.share(account), account)
             for account, held in self._held.items()
             if account != job.account
             and account in self._entitlement
-            and held - mine * self._entitlement[account] >= 1 - SHARE_TOLERANCE
+            and held - mine * self._entitlement[account] + margin >= 1
         ]
         return [account for _, account in sorted(others)]
 
     def keeps_fair(self, job: QueuedJob, victims: Iterable[RunningJob]) -> bool:
-        """Whether every victim account stays at or above `job`'s account's share
-        (with `job`) once all of `victims` are stopped."""
+        """Whether every victim account keeps the share `floor` asks once all of
+        `victims` are stopped."""
         lost: dict[str, int] = {}
         for victim in victims:
             lost[victim.account] = lost.get(victim.account, 0) + len(victim.gpus)
-        mine = self.share(job.account, job.gpus)
+        mine, margin = self.floor(job.account, job.gpus, job.gpu_type)
         return all(
-            (self.held(account) - gpus) + SHARE_TOLERANCE >= mine * self._entitlement[account]
+            (self.held(account) - gpus) + margin >= mine * self._entitlement[account]
             for account, gpus in lost.items()
         )

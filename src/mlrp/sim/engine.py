@@ -498,17 +498,21 @@ class _Replay:
             if sizes and a in entitled
         )[-2:]
         per_node, most = self.cluster.gpus_per_node, self.state.most_free_on_a_node()
+        overshoot = self.policy.fairshare_gang_overshoot
         fair: FairShares | None = None
         for account, sizes in self.pending_by_account.items():
             if account not in entitled:
                 continue
             for size in sizes:
-                mine = (held.get(account, 0) + size) / entitled[account]
+                # FairShares.floor: a job that spans nodes may count without itself
+                counted = 0 if overshoot and size > per_node else size
+                mine = (held.get(account, 0) + counted) / entitled[account]
                 if not any(top >= mine for top, other in tops if other != account):
                     continue
                 if fair is None:
-                    fair = FairShares(self.policy, held)
-                if fair.freeable(account, size) >= size - (most if size <= per_node else self.free):
+                    fair = FairShares(self.policy, held, lambda _model: per_node)
+                freeable = fair.freeable(account, size, None)
+                if freeable >= size - (most if size <= per_node else self.free):
                     return True
         return False
 
