@@ -1,7 +1,7 @@
 """Scheduling quality on a real trace: the default policy against FIFO, against
-multifactor without backfill, against the default without fair-share preemption and
-against the default without moving jobs for it, side by side in one run, through the
-simulator.
+multifactor without backfill, against the default without fair-share preemption,
+without moving jobs for it and without letting a multi-node gang end above its victims,
+side by side in one run, through the simulator.
 
     .venv/bin/python benchmarks/sim_quality.py                       # full Philly trace
     .venv/bin/python benchmarks/sim_quality.py --limit 20000 --plot docs/sim-quality.png
@@ -34,7 +34,7 @@ from typing import Any
 from mlrp.cli.sim import duration_text as days
 from mlrp.sim import parse_cluster, read_trace, simulate, summarize
 
-POLICIES = ("default", "fifo", "nobackfill", "nopreempt", "nomove")
+POLICIES = ("default", "fifo", "nobackfill", "nopreempt", "nomove", "noovershoot")
 DEFAULT_TRACE = Path(__file__).resolve().parent.parent.parent / "shared/traces/philly.csv"
 
 
@@ -62,7 +62,18 @@ def main() -> int:
     parser.add_argument("--cluster", default="64x8")
     parser.add_argument("--limit", type=int, default=None, help="only the first N jobs")
     parser.add_argument("--plot", type=Path, help="PNG of the default policy's run")
+    parser.add_argument(
+        "--policies",
+        default=",".join(POLICIES),
+        help="comma-separated, of " + ", ".join(POLICIES) + " (default: all; always default)",
+    )
     args = parser.parse_args()
+    chosen = ["default", *(p for p in args.policies.split(",") if p and p != "default")]
+    unknown = [p for p in chosen if p not in POLICIES]
+    if unknown:
+        print(f"unknown policy {unknown[0]!r}: expected some of {', '.join(POLICIES)}",
+              file=sys.stderr)  # fmt: skip
+        return 2
     trace = Path(args.trace)
     if not trace.exists():
         print(f"no trace at {trace}", file=sys.stderr)
@@ -70,7 +81,7 @@ def main() -> int:
     cluster = parse_cluster(args.cluster)
     jobs = read_trace(trace, limit=args.limit)
     rows: dict[str, dict[str, Any]] = {}
-    for policy in POLICIES:
+    for policy in chosen:
         t0 = time.perf_counter()
         result = simulate(jobs, cluster, policy)
         wall = time.perf_counter() - t0
@@ -120,7 +131,7 @@ def main() -> int:
             f"{r['preemptions']:>8}{r['moved']:>6}{r['lost']:>7.2%}{r['wall']:>8.1f}"
         )
     base = rows["default"]
-    for policy in POLICIES[1:]:
+    for policy in chosen[1:]:
         r = rows[policy]
         print(
             f"{policy} / default: average JCT {r['jct_avg'] / base['jct_avg']:.2f}x, "

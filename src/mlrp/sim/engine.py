@@ -71,7 +71,7 @@ from mlrp.scheduler import (
 )
 from mlrp.sim.trace import TraceJob
 
-POLICIES = ("default", "fifo", "nobackfill", "nopreempt", "nomove")
+POLICIES = ("default", "fifo", "nobackfill", "nopreempt", "nomove", "noovershoot")
 DEFAULT_INTERVAL = 60.0  # simulated seconds between scheduling passes, at least
 DEFAULT_CHECKPOINT = 3600.0  # a preempted job resumes from its last whole hour of work
 PARTITION = "batch"
@@ -119,7 +119,9 @@ def make_policy(name: str, accounts: Sequence[str]) -> Policy:
     * nobackfill: the default Policy with backfill off;
     * nopreempt: the default Policy with fair-share preemption off;
     * nomove: the default Policy without moving jobs to make room for fair-share
-      preemptors (`fairshare_relocation` off).
+      preemptors (`fairshare_relocation` off);
+    * noovershoot: the default Policy with every fair-share preemptor held to the rule
+      for jobs within a node (`fairshare_gang_overshoot` off).
     """
     if name not in POLICIES:
         raise InvalidSpec(f"unknown policy {name!r}: expected one of {', '.join(POLICIES)}")
@@ -134,6 +136,8 @@ def make_policy(name: str, accounts: Sequence[str]) -> Policy:
         kwargs["fairshare_preemption"] = False
     if name == "nomove":
         kwargs["fairshare_relocation"] = False
+    if name == "noovershoot":
+        kwargs["fairshare_gang_overshoot"] = False
     return Policy.model_validate(kwargs)
 
 
