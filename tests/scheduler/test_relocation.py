@@ -94,3 +94,43 @@ def test_a_node_without_a_victim_is_not_emptied_by_moving_jobs_alone() -> None:
     d = decide_for_b(run, accounts="abcd")
     assert d.preemptions == ()
     assert d.pending[100].reason == "Resources"
+
+
+def decide_on_two_models(moved_model: str | None) -> Decisions:
+    """n0-n2 of A100s, n3 of V100s; b asks for 8 A100s. n0: d's job of a higher QOS;
+    n1: a's two old 4-GPU jobs (a may lose only one); n2: a's 2-GPU job, two 1-GPU jobs
+    of c that asked for `moved_model`, 4 free; n3: a's 2-GPU job, 6 free. No A100 is free
+    outside n2: c's jobs can go only to the V100s."""
+    run = [
+        on("d", 1, range(0, 8), age=9000, qos="high"),
+        on("a", 2, range(8, 12), age=9000),
+        on("a", 3, range(12, 16), age=9000),
+        on("a", 4, (16, 17), age=60),
+        *(on("c", g, (g,), age=60, gpu_type=moved_model) for g in (18, 19)),
+        on("a", 5, (24, 25), age=9000),
+    ]
+    pol = policy(
+        accounts=[Account(name=a, users=[f"{a}-user"]) for a in "abcd"],
+        fairshare_preemption=True,
+        qos=[Qos(name="normal"), Qos(name="high", priority=100)],
+    )
+    held = {g: r.id for r in run for g in r.gpus}
+    models = ["a100"] * 3 * PER_NODE + ["v100"] * PER_NODE
+    gpus = tuple(
+        GpuSlot(i, model, held.get(i), f"n{i // PER_NODE}") for i, model in enumerate(models)
+    )
+    wanted = job(100, user="b-user", account="b", gpus=8, gpu_type="A100")
+    return decide(Snapshot(now=NOW, policy=pol, gpus=gpus, pending=(wanted,), running=tuple(run)))
+
+
+def test_on_two_models_jobs_that_asked_for_none_move_to_the_other_model() -> None:
+    [preemption] = decide_on_two_models(moved_model=None).preemptions
+    assert preemption.gpus == tuple(range(16, 24))  # all of n2, of the model b asked for
+    assert set(preemption.victims) == {4, 18, 19}  # a's job there, and c's
+    assert set(preemption.moved) == {18, 19}  # to the free V100s of n3
+
+
+def test_a_job_that_asked_for_a_model_is_not_moved_to_another() -> None:
+    d = decide_on_two_models(moved_model="a100")  # no A100 free for them elsewhere
+    assert d.preemptions == ()
+    assert d.pending[100].reason == "ResourcesGpuModel"  # waits for A100s

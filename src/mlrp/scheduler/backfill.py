@@ -450,11 +450,6 @@ class Machine:
     def total(self) -> int:
         return len(self._model)
 
-    @property
-    def one_model(self) -> bool:
-        """Whether every GPU of the cluster is of one model."""
-        return bool(self._alias)
-
     def capacity(self, gpu_type: str | None) -> int:
         """GPUs of the cluster of that model (all GPUs for None)."""
         return self._capacity.get(gpu_type or _ANY, 0)

@@ -404,8 +404,8 @@ class _Pass:
             prefer=fair.over_first(job),
             largest=most,
         )
-        if not chosen and one_node and self.policy.fairshare_relocation and machine.one_model:
-            relocated = self.relocate_for_fair_share(job, fair, most)
+        if not chosen and one_node and self.policy.fairshare_relocation:
+            relocated = self.relocate_for_fair_share(job, gpu_type, fair, most)
             if relocated is not None:
                 return relocated
         if not chosen:
@@ -438,10 +438,11 @@ class _Pass:
         return Preemption(job.id, tuple(v.id for v in victims), gpus)
 
     def relocate_for_fair_share(
-        self, job: QueuedJob, fair: FairShares, most: dict[str, float]
+        self, job: QueuedJob, gpu_type: str | None, fair: FairShares, most: dict[str, float]
     ) -> Preemption | None:
-        """Room for `job` on a node where fair-share victims plus jobs moved elsewhere
-        make it (relocation.py), when victims alone make it nowhere."""
+        """Room for `job` (asking for `gpu_type`, lower-case) on a node where fair-share
+        victims plus jobs moved elsewhere make it (relocation.py), when victims alone
+        make it nowhere."""
         machine, now = self.machine, self.now
         # Moved jobs go to free GPUs on other nodes, so the victims on a node must free
         # at least what all free GPUs lack, and at least one GPU: only such nodes count
@@ -451,13 +452,14 @@ class _Pass:
         least = max(1, job.gpus - free_anywhere)
         nodes = [
             node
-            for node, (_, freeable) in self.candidates.of_model(None)
+            for node, (_, freeable) in self.candidates.of_model(gpu_type)
             .gpus_on_nodes(fair.over_first(job), most)
             .items()
             if freeable >= least
         ]
         plans = node_plans(
             job.gpus,
+            gpu_type,
             nodes,
             machine,
             self.running_index(),
@@ -469,7 +471,7 @@ class _Pass:
         )
         end = now + job.time_limit
         for plan in plans:
-            gpus = carry_out(plan, job.gpus, end, machine, now)
+            gpus = carry_out(plan, job.gpus, gpu_type, end, machine, now)
             if gpus is None:
                 continue
             self.fair_failed.clear()

@@ -17,9 +17,10 @@ for the rest of the pass, and its account is not charged with a loss of share. A
 least one victim must be on the node: moving jobs never serves a preemptor alone.
 
 Nodes are tried cheapest first in lost work (GPUs x time run, of victims and moved
-jobs alike; ties: the lowest node), a few at most per preemptor. Only on a cluster of
-one GPU model, since a running job does not record the model it asked for, and only
-for jobs on one node.
+jobs alike; ties: the lowest node), a few at most per preemptor. Only for jobs on one
+node. On a cluster of several GPU models the preemptor needs a node with GPUs of the
+model it asked for, and each moved job restarts on GPUs of the model it asked for
+(`RunningJob.gpu_type`), any model when it asked for none.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class NodePlan(NamedTuple):
 
 def node_plans(
     n: int,
+    gpu_type: str | None,
     nodes: Iterable[int],
     machine: Machine,
     index: RunningIndex,
@@ -55,15 +57,17 @@ def node_plans(
     skip: set[int],
     now: float,
 ) -> list[NodePlan]:
-    """Of `nodes`, those where a job of `n` GPUs could start once victims there are
-    stopped (`may_stop` each, `keeps_fair` all of them) and the other jobs it needs gone
-    are moved (`may_move` each), cheapest first; at most _TRIES of them. Jobs in `skip`
-    (already stopped in this pass) rule their node out."""
+    """Of `nodes`, those where a job of `n` GPUs of `gpu_type` (lower-case; None: any)
+    could start once victims there are stopped (`may_stop` each, `keeps_fair` all of
+    them) and the other jobs it needs gone are moved (`may_move` each), cheapest first;
+    at most _TRIES of them. Jobs in `skip` (already stopped in this pass) rule their
+    node out."""
     free_anywhere = machine.free_count(None)
     plans: list[NodePlan] = []
     for node in nodes:
         jobs = index.by_node.get(node, {})
-        free = machine.node_free(node, None)
+        free = machine.node_free(node, gpu_type)
+        elsewhere = free_anywhere - machine.node_free(node, None)
         ranked: list[tuple[float, RunningJob]] = []
         for job in jobs.values():
             if job.id in skip or len(index.placement[job.id]) > 1:
@@ -73,7 +77,7 @@ def node_plans(
             ranked.sort(key=_cost_then_id)
             plan = _plan(n, node, free, ranked, may_stop, keeps_fair, may_move)
             # the moved jobs need free GPUs on other nodes, at least as many
-            if plan is not None and sum(len(j.gpus) for j in plan.moved) <= free_anywhere - free:
+            if plan is not None and sum(len(j.gpus) for j in plan.moved) <= elsewhere:
                 plans.append(plan)
     plans.sort(key=lambda plan: (plan.cost, plan.node))
     return plans[:_TRIES]
@@ -122,10 +126,11 @@ def _plan(
 
 
 def carry_out(
-    plan: NodePlan, n: int, end: float, machine: Machine, now: float
+    plan: NodePlan, n: int, gpu_type: str | None, end: float, machine: Machine, now: float
 ) -> tuple[int, ...] | None:
-    """Stop the plan's jobs on `machine`, start the preemptor (`n` GPUs, until `end`) on
-    the plan's node and every moved job elsewhere (GPUs held until its expected end);
+    """Stop the plan's jobs on `machine`, start the preemptor (`n` GPUs of `gpu_type`,
+    until `end`) on the plan's node and every moved job elsewhere, on GPUs of the model
+    it asked for (held until its expected end);
     the preemptor's GPUs, or None (and `machine` as it was) when something does not
     fit."""
     stopped = plan.victims + plan.moved
@@ -138,13 +143,13 @@ def carry_out(
         return None
     for job in stopped:
         machine.release(job.gpus)
-    gpus = machine.try_place(n, None, end)
+    gpus = machine.try_place(n, gpu_type, end)
     if gpus is not None and machine.node_of(gpus[0]) == plan.node:
         machine.start(gpus, end)
         placed: list[tuple[int, ...]] = []
         for job in plan.moved:
             until = _expected_end(job, now)
-            where = machine.try_place(len(job.gpus), None, until)
+            where = machine.try_place(len(job.gpus), job.gpu_type, until)
             if where is None:
                 break
             machine.start(where, until)

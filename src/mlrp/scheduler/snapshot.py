@@ -118,6 +118,7 @@ class RunningJob:
     array_job_id: int | None
     preempting: bool = False  # already told to stop for a preemptor: frees up at start + limit
     preempted_for: int | None = None  # that preemptor, when known
+    gpu_type: str | None = None  # the GPU model it asked for (lower-case); None: any
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,4 +156,5 @@ def _running(row: sqlite3.Row) -> RunningJob:
         array_job_id=row["array_job_id"],
         preempting=row["preempted_by"] is not None,
         preempted_for=row["preempted_by"],
+        gpu_type=row["gpu_type"].lower() if row["gpu_type"] else None,
     )

@@ -422,6 +422,7 @@ class _Replay:
             time_limit=queued.time_limit,
             name=queued.name,
             array_job_id=None,
+            gpu_type=queued.gpu_type.lower() if queued.gpu_type else None,
         )
         self.state.unqueue(queued)
         self.state.start(running)
