@@ -16,6 +16,12 @@ checkpoint) but its account keeps its place: the GPUs it will restart on are set
 for the rest of the pass, and its account is not charged with a loss of share. At
 least one victim must be on the node: moving jobs never serves a preemptor alone.
 
+Moving is tried only where a victim search was: when the GPUs over-served accounts
+hold above the preemptor's share cover what the roomiest node lacks. Letting moved jobs
+make up the rest too (victims freeing only what all free GPUs lack) kept every
+backlogged team-day of the Philly trace as fair, with 10% more preemptions (37,931
+against 34,302) and a 6% longer average JCT.
+
 Nodes are tried cheapest first in lost work (GPUs x time run, of victims and moved
 jobs alike; ties: the lowest node), a few at most per preemptor. Only for jobs on one
 node. On a cluster of several GPU models the preemptor needs a node with GPUs of the
