@@ -489,10 +489,11 @@ class _Replay:
 
     def _preemption_may_be_due(self) -> bool:
         """Whether a pending job may find fair-share victims, by what any fair-share
-        preemption needs (fair_preemption.py): its account with it would be at or below
-        the share of another account that gave up its smallest running job, and the GPUs
-        other accounts hold above that share cover what the roomiest node (for a larger
-        job: all free GPUs) lacks. When nothing fits and no job passes, a pass would
+        preemption needs (fair_preemption.py): its account with it (a job larger than a
+        node: without it) would be at or below the share of another account that gave
+        up its smallest running job, and the GPUs other accounts hold above the share
+        FairShares.floor asks cover what the roomiest node (for a larger job: all free
+        GPUs) lacks. When nothing fits and no job passes, a pass would
         decide nothing."""
         entitled, held = self.entitlement, self.state.running.held  # account -> GPUs
         # the two highest shares an account has after losing its smallest running job
