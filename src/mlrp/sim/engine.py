@@ -493,8 +493,7 @@ class _Replay:
         node: without it) would be at or below the share of another account that gave
         up its smallest running job, and the GPUs other accounts hold above the share
         FairShares.floor asks cover what the roomiest node (for a larger job: all free
-        GPUs) lacks. When nothing fits and no job passes, a pass would
-        decide nothing."""
+        GPUs) lacks. When nothing fits and no job passes, a pass would decide nothing."""
         entitled, held = self.entitlement, self.state.running.held  # account -> GPUs
         # the two highest shares an account has after losing its smallest running job
         # (with twice keeps_fair's tolerance: float rounding only ever adds a pass)
